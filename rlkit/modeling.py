@@ -1,0 +1,170 @@
+"""Loading a policy: one function for the offline tiny model, a local folder or a hub id,
+with optional 4-bit NF4 weights (bitsandbytes, CPU or GPU) and LoRA adapters (PEFT)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from rlkit.config import OFFLINE_MODEL
+from rlkit.errors import RlkitError
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def resolve_model_path(model: str) -> str:
+    """The offline sentinel becomes the cached tiny model's folder; anything else is returned as is."""
+    if model == OFFLINE_MODEL:
+        from rlkit.tiny import ensure_tiny_model
+
+        return str(ensure_tiny_model())
+    return model
+
+
+def device_and_dtype() -> tuple[str, "torch.dtype"]:
+    """cuda with bf16 where supported (fp16 on a T4), mps, else cpu with fp32."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if torch.backends.mps.is_available():
+        return "mps", torch.float32
+    return "cpu", torch.float32
+
+
+def _hub_error(model: str, err: Exception) -> RlkitError:
+    return RlkitError(
+        f"Could not load model {model!r}: {type(err).__name__}: {str(err).splitlines()[0][:200]}\n"
+        f"It is neither a local folder nor reachable on the Hugging Face Hub (no network, or not cached). "
+        f"Run offline with PROFILE='cpu' (or 'smoke'), which uses the kit's own tiny model, or pass a local "
+        f"folder that holds a saved model as MODEL."
+    )
+
+
+def load_tokenizer(model: str):
+    """The tokenizer of ``model`` with a pad token set (left padding is chosen at generation time)."""
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(model)
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+    except OSError as err:
+        raise _hub_error(model, err) from err
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if tok.chat_template is None:
+        raise RlkitError(f"The tokenizer of {model!r} has no chat template; use an -Instruct model or set "
+                         "tokenizer.chat_template before training on conversational data.")
+    return tok
+
+
+def quantization_config(load_in_4bit: bool, compute_dtype):
+    """NF4 with double quantization (QLoRA's recipe), or None."""
+    if not load_in_4bit:
+        return None
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise RlkitError("LOAD_IN_4BIT=True needs bitsandbytes: `pip install bitsandbytes` "
+                         "(it runs on CPU and CUDA), or set LOAD_IN_4BIT=False.")
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute_dtype)
+
+
+def load_model(model: str, *, load_in_4bit: bool = False, dtype=None, device: str | None = None):
+    """A causal LM from the offline sentinel, a folder or a hub id, optionally in 4-bit."""
+    from transformers import AutoModelForCausalLM
+
+    auto_device, auto_dtype = device_and_dtype()
+    device, dtype = device or auto_device, dtype or auto_dtype
+    path = resolve_model_path(model)
+    kwargs = dict(dtype=dtype, quantization_config=quantization_config(load_in_4bit, dtype))
+    if load_in_4bit:
+        kwargs["device_map"] = {"": 0 if device == "cuda" else device}
+    try:
+        lm = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as err:
+        raise _hub_error(model, err) from err
+    if load_in_4bit:
+        keep_4bit_trainable_on_cpu(lm)
+    return lm if load_in_4bit else lm.to(device)
+
+
+def keep_4bit_trainable_on_cpu(lm) -> int:
+    """Stop bitsandbytes from repacking NF4 weights for its CPU inference kernel.
+
+    bitsandbytes 0.50 repacks a Linear4bit's weights into an AVX512-BF16 layout the first time it runs
+    in eval mode on such a CPU, and after that its matmul takes an inference-only path that breaks
+    backward (``result += bias`` on a leaf view). The kit alternates evaluation and training on the same
+    model, so it keeps the trainable layout. Returns the number of layers changed.
+    """
+    changed = 0
+    for module in lm.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+            changed += 1
+    return changed
+
+
+def add_lora(lm, *, r: int, alpha: int, dropout: float = 0.0, gradient_checkpointing: bool = False):
+    """Wrap ``lm`` with LoRA adapters on every linear layer; k-bit models are prepared first.
+
+    ``prepare_model_for_kbit_training`` casts norms to fp32 and makes the embedding output require grad,
+    which is what lets gradients reach the adapters through frozen (and checkpointed) 4-bit layers.
+    """
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if getattr(lm, "is_loaded_in_4bit", False):
+        lm = prepare_model_for_kbit_training(lm, use_gradient_checkpointing=gradient_checkpointing,
+                                             gradient_checkpointing_kwargs={"use_reentrant": False})
+    elif gradient_checkpointing:
+        lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        lm.enable_input_require_grads()
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
+    return get_peft_model(lm, cfg)
+
+
+def load_policy(model: str, *, load_in_4bit: bool = False, lora_r: int = 16, lora_alpha: int = 32,
+                gradient_checkpointing: bool = False, device: str | None = None):
+    """``(model, tokenizer)`` ready to train: 4-bit base + LoRA, full-precision base + LoRA, or full model.
+
+    ``lora_r=0`` returns the plain model for a full fine-tune.
+    """
+    tokenizer = load_tokenizer(model)
+    lm = load_model(model, load_in_4bit=load_in_4bit, device=device)
+    if lora_r:
+        lm = add_lora(lm, r=lora_r, alpha=lora_alpha, gradient_checkpointing=gradient_checkpointing)
+    elif gradient_checkpointing:
+        lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return lm, tokenizer
+
+
+def parameter_counts(lm) -> dict:
+    """Trainable and total parameters (4-bit weights counted as stored elements x 2) and memory."""
+    trainable = sum(p.numel() for p in lm.parameters() if p.requires_grad)
+    total = 0
+    for p in lm.parameters():
+        total += p.numel() * 2 if p.__class__.__name__ == "Params4bit" else p.numel()
+    footprint = lm.get_memory_footprint() if hasattr(lm, "get_memory_footprint") else None
+    return {"trainable": trainable, "total": total, "trainable_pct": 100 * trainable / max(total, 1),
+            "memory_mb": footprint / 2**20 if footprint else None}
+
+
+def save_merged(lm, tokenizer, out_dir: str | Path, base_model: str | None = None) -> Path:
+    """Save a LoRA-trained policy as a plain full-precision model later notebooks can load.
+
+    LoRA deltas are merged into a *full-precision* copy of the base weights (merging into NF4 weights
+    would round them again and lose part of what was learned).
+    """
+    from peft import PeftModel
+
+    out_dir = Path(out_dir)
+    if isinstance(lm, PeftModel):  # rebuild from the saved adapter: the caller's model is left untouched
+        adapter_dir = out_dir / "adapter"
+        lm.save_pretrained(adapter_dir)
+        base_path = base_model or lm.peft_config["default"].base_model_name_or_path
+        base = load_model(base_path, load_in_4bit=False, device="cpu")
+        lm = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    lm.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir

@@ -1,0 +1,206 @@
+"""The offline tiny model: a small Qwen2 the kit builds for itself, never downloaded.
+
+Same class as Qwen2.5-0.5B (``Qwen2ForCausalLM``), same special tokens and ChatML chat template,
+a byte-level BPE tokenizer trained here that splits digits one by one (as Qwen2's does), and a warm
+start: a few CPU minutes of plain-text pretraining on the offline task corpus. It is built
+deterministically from :data:`RECIPE` and cached under ``$RLKIT_CACHE`` (default
+``~/.cache/rlkit``); changing the recipe changes its hash and so rebuilds it.
+
+The pretraining corpus is *plain text* (no chat template, no ``<answer>`` tags): the tiny model is a
+"base" model that knows some arithmetic and English, and 01_sft teaches it to answer in chat form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+CHAT_TEMPLATE = (
+    "{%- if messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+# Everything that determines the built model. Change any value and the model is rebuilt.
+RECIPE = {
+    "version": 1,
+    "seed": 1234,
+    "vocab_size": 1024,
+    "hidden_size": 128,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 512,
+    "max_position_embeddings": 1024,
+    "corpus": {"arithmetic": 24000, "basic_arithmetic": 3000, "instruct": 6000, "countdown": 1500,
+               "knights_knaves": 600},
+    "seq_len": 128,
+    "batch_size": 32,
+    "steps": 500,
+    "learning_rate": 3e-3,
+    "warmup_steps": 30,
+}
+
+
+def recipe_hash(recipe: dict = RECIPE) -> str:
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("RLKIT_CACHE", Path.home() / ".cache" / "rlkit"))
+
+
+def model_dir(recipe: dict = RECIPE) -> Path:
+    return cache_root() / f"tiny-qwen2-{recipe_hash(recipe)}"
+
+
+# ---------------------------------------------------------------- corpus
+def _plain_doc(row: dict, rng: random.Random) -> str:
+    """A training-side task row written as plain text, the way a web page might show it."""
+    from rlkit.data import question_of
+
+    question = question_of(row)
+    solution = row["completion"][0]["content"]
+    think = solution.split("<think>")[1].split("</think>")[0]
+    answer = row["answer"]
+    if row["task"] == "instruct":
+        return f"Instruction: {question}\nResponse: {answer}"
+    lead = rng.choice(["Problem:", "Question:", "Exercise:", "Q:"])
+    return f"{lead} {question}\nWorking:\n{think}\nSo the result is {answer}."
+
+
+def build_corpus(recipe: dict = RECIPE) -> list[str]:
+    """Plain-text documents from the training side of every offline task (never held-out questions)."""
+    from rlkit.data import generate_rows
+
+    rng = random.Random(recipe["seed"])
+    docs = []
+    for task, n in recipe["corpus"].items():
+        rows = generate_rows(task, n, seed=recipe["seed"], held_out=False)
+        docs.extend(_plain_doc(r, rng) for r in rows)
+    rng.shuffle(docs)
+    return docs
+
+
+# ---------------------------------------------------------------- tokenizer
+def train_tokenizer(corpus: list[str], vocab_size: int):
+    """Byte-level BPE with single-digit pre-tokens, Qwen's special tokens and a ChatML template."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"\p{N}"), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus + ["<think> </think> <answer> </answer>"] * 50, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"], chat_template=CHAT_TEMPLATE, model_max_length=1024,
+    )
+
+
+# ---------------------------------------------------------------- model
+def tiny_config(recipe: dict, tokenizer):
+    from transformers import Qwen2Config
+
+    return Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=recipe["hidden_size"], num_hidden_layers=recipe["num_hidden_layers"],
+        num_attention_heads=recipe["num_attention_heads"], num_key_value_heads=recipe["num_key_value_heads"],
+        intermediate_size=recipe["intermediate_size"], max_position_embeddings=recipe["max_position_embeddings"],
+        tie_word_embeddings=True, rope_theta=10000.0, bos_token_id=None,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def pack(corpus: list[str], tokenizer, seq_len: int):
+    """Concatenate documents separated by <|endoftext|> and cut into (N, seq_len) blocks."""
+    import torch
+
+    ids: list[int] = []
+    for doc in corpus:
+        ids.extend(tokenizer(doc)["input_ids"])
+        ids.append(tokenizer.pad_token_id)  # <|endoftext|> ends each document
+    n = len(ids) // seq_len
+    return torch.tensor(ids[: n * seq_len]).view(n, seq_len)
+
+
+def pretrain(model, blocks, recipe: dict, log_every: int = 50) -> list[float]:
+    """Plain next-token training with AdamW and a cosine schedule; returns the loss curve."""
+    import torch
+
+    gen = torch.Generator().manual_seed(recipe["seed"])
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe["learning_rate"], weight_decay=0.01, betas=(0.9, 0.95))
+    steps, warm = recipe["steps"], recipe["warmup_steps"]
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    model.train()
+    losses, t0 = [], time.time()
+    for step in range(steps):
+        batch = blocks[torch.randint(len(blocks), (recipe["batch_size"],), generator=gen)]
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step(), sched.step(), opt.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if log_every and (step % log_every == 0 or step == steps - 1):
+            print(f"  pretrain step {step:4d}/{steps}  loss {loss.item():.3f}  ({time.time() - t0:.0f}s)", flush=True)
+    return losses
+
+
+def build(recipe: dict = RECIPE, out_dir: Path | None = None, verbose: bool = True) -> Path:
+    """Build the tiny model from scratch into ``out_dir`` (default: the cache folder)."""
+    import torch
+    from transformers import Qwen2ForCausalLM
+
+    out_dir = Path(out_dir or model_dir(recipe))
+    t0 = time.time()
+    torch.manual_seed(recipe["seed"])
+    corpus = build_corpus(recipe)
+    tokenizer = train_tokenizer(corpus, recipe["vocab_size"])
+    model = Qwen2ForCausalLM(tiny_config(recipe, tokenizer))
+    blocks = pack(corpus, tokenizer, recipe["seq_len"])
+    if verbose:
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"Building the offline tiny model ({n_params / 1e6:.1f}M parameters, {len(corpus)} documents, "
+              f"{blocks.numel() / 1e6:.1f}M tokens) into {out_dir}")
+    losses = pretrain(model, blocks, recipe, log_every=100 if verbose else 0)
+    model.generation_config.eos_token_id = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent if out_dir.parent.exists() else None))
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    info = {"recipe": recipe, "recipe_hash": recipe_hash(recipe), "final_loss": losses[-1],
+            "build_seconds": round(time.time() - t0, 1)}
+    (tmp / "rlkit_recipe.json").write_text(json.dumps(info, indent=2))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    shutil.move(str(tmp), out_dir)  # appears only when complete: an interrupted build never leaves half a model
+    if verbose:
+        print(f"Built in {info['build_seconds']}s, final pretraining loss {losses[-1]:.3f}")
+    return out_dir
+
+
+def ensure_tiny_model(recipe: dict = RECIPE, verbose: bool = True) -> Path:
+    """Path of the cached tiny model, building it first if it is missing or its recipe changed."""
+    path = model_dir(recipe)
+    if (path / "rlkit_recipe.json").exists():
+        return path
+    cache_root().mkdir(parents=True, exist_ok=True)
+    return build(recipe, path, verbose=verbose)

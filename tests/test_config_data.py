@@ -1,0 +1,110 @@
+"""Profiles, typed configs and the task registry."""
+
+import pytest
+
+from rlkit import config, data
+from rlkit.errors import RlkitError
+
+
+@pytest.mark.parametrize(
+    "profile, env, cuda, expected",
+    [
+        ("auto", "", True, "gpu"),
+        ("auto", "", False, "cpu"),
+        ("auto", "smoke", True, "smoke"),  # the environment replaces "auto"
+        ("cpu", "smoke", False, "cpu"),  # an explicit profile wins over the environment
+        ("smoke", "", False, "smoke"),
+    ],
+)
+def test_resolve_profile(monkeypatch, profile, env, cuda, expected):
+    monkeypatch.setenv("RLKIT_PROFILE", env)
+    resolved, reason = config.resolve_profile(profile, cuda_available=cuda)
+    assert resolved == expected
+    assert reason  # the banner always says why
+
+
+def test_unknown_profile_says_what_to_use(monkeypatch):
+    with pytest.raises(RlkitError, match=r"Unknown PROFILE='laptop'.*smoke.*cpu.*gpu"):
+        config.resolve_profile("laptop", cuda_available=False)
+    monkeypatch.setenv("RLKIT_PROFILE", "fast")
+    with pytest.raises(RlkitError, match="RLKIT_PROFILE='fast'"):
+        config.resolve_profile("auto", cuda_available=False)
+
+
+def test_make_config_applies_profile_then_overrides():
+    cfg = config.make_config("grpo", "smoke", output_dir="x", max_steps=3, model=None)
+    assert cfg.profile == "smoke" and cfg.max_steps == 3 and cfg.output_dir == "x"
+    assert cfg.model == config.OFFLINE_MODEL  # None means "the profile's choice"
+    gpu = config.make_config("grpo", "gpu")
+    assert gpu.model.startswith("Qwen/Qwen2.5-0.5B") and gpu.task == "gsm8k"
+
+
+def test_batch_not_divisible_by_group_names_the_fix():
+    with pytest.raises(RlkitError, match=r"BATCH_SIZE=6 is not divisible.*NUM_GENERATIONS=4.*BATCH_SIZE=4 or 8"):
+        config.make_config("grpo", "smoke", batch_size=6, num_generations=4)
+    with pytest.raises(RlkitError, match="at least 2"):
+        config.make_config("rloo", "smoke", num_generations=1)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (dict(learning_rate=0), "LEARNING_RATE=0 must be > 0"),
+        (dict(max_steps=-1), "MAX_STEPS=-1 must be > 0"),
+        (dict(lora_r=0, load_in_4bit=True), "LORA_R > 0 or LOAD_IN_4BIT=False"),
+        (dict(lora_r=-2), "LORA_R=-2"),
+        (dict(learnig_rate=1e-4), "Unknown setting"),
+    ],
+)
+def test_bad_settings_say_what_to_change(override, message):
+    with pytest.raises(RlkitError, match=message):
+        config.make_config("sft", "smoke", **override)
+
+
+@pytest.mark.parametrize("task", ["arithmetic", "basic_arithmetic", "countdown", "knights_knaves", "instruct"])
+def test_offline_task_splits_are_disjoint_and_trl_shaped(task):
+    train, test = data.task_splits(task, 40, 10, seed=3)
+    assert len(train) == 40 and len(test) == 10
+    train_q = {data.question_of(r) for r in train}
+    test_q = {data.question_of(r) for r in test}
+    assert len(train_q) == 40 and train_q.isdisjoint(test_q)
+    assert all(data.is_held_out(q) for q in test_q) and not any(data.is_held_out(q) for q in train_q)
+    row = train[0]
+    assert [m["role"] for m in row["prompt"]] == ["system", "user"]
+    assert row["completion"][0]["role"] == "assistant"
+    needed = {"countdown": ("numbers", "target")}.get(task, ("answer",))
+    assert all(c in row for c in needed)
+
+
+def test_countdown_rows_have_int_numbers_and_target():
+    row = data.generate_rows("countdown", 1, seed=0, held_out=False)[0]
+    assert isinstance(row["target"], int) and all(isinstance(n, int) for n in row["numbers"])
+
+
+def test_gold_solutions_score_one_with_the_task_reward():
+    from rlkit.rewards import get_reward
+
+    for task in ["arithmetic", "basic_arithmetic", "countdown", "knights_knaves"]:
+        rows = data.generate_rows(task, 20, seed=1, held_out=True)
+        reward = get_reward(data.get_task(task).reward)
+        columns = {k: [r[k] for r in rows] for k in rows[0] if k not in ("prompt", "completion", "task")}
+        assert reward([r["completion"] for r in rows], **columns) == [1.0] * 20, task
+
+
+def test_seeds_give_different_data():
+    a = data.generate_rows("arithmetic", 30, seed=0, held_out=False)
+    b = data.generate_rows("arithmetic", 30, seed=1, held_out=False)
+    assert len({data.question_of(r) for r in a} & {data.question_of(r) for r in b}) < 10
+
+
+def test_missing_column_error_names_the_column():
+    from datasets import Dataset
+
+    ds = Dataset.from_list([{"prompt": "x", "solution": "4"}])
+    with pytest.raises(RlkitError, match=r"missing column\(s\) \['answer'\] needed by the 'math' reward.*rename_column"):
+        data.require_columns(ds, ["answer"], "the 'math' reward")
+
+
+def test_unknown_task_lists_the_choices():
+    with pytest.raises(RlkitError, match="Offline tasks: .*arithmetic"):
+        data.get_task("arithmetics")

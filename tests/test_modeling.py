@@ -1,0 +1,109 @@
+"""The offline tiny model and the one loading function (4-bit NF4 + LoRA on CPU)."""
+
+import json
+
+import pytest
+import torch
+
+from rlkit import modeling, tiny
+from rlkit.errors import RlkitError
+from tests.conftest import MINI_RECIPE
+
+
+def test_tiny_model_is_a_qwen2_with_qwen_tokens(mini_model):
+    from transformers import AutoConfig, AutoTokenizer
+
+    assert AutoConfig.from_pretrained(mini_model).architectures == ["Qwen2ForCausalLM"]
+    tok = AutoTokenizer.from_pretrained(mini_model)
+    for special in ("<|endoftext|>", "<|im_start|>", "<|im_end|>"):
+        assert special in tok.get_vocab()
+    assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|endoftext|>"
+    assert tok.tokenize("x 2026")[-4:] == ["2", "0", "2", "6"]  # digits one by one, as Qwen2
+    text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    assert text == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+                    "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+    info = json.loads((mini_model / "rlkit_recipe.json").read_text())
+    assert info["recipe_hash"] == tiny.recipe_hash(MINI_RECIPE)
+
+
+def test_build_is_deterministic(mini_model, tmp_path):
+    from safetensors.torch import load_file
+
+    again = tiny.build(MINI_RECIPE, tmp_path / "again", verbose=False)
+    a, b = load_file(mini_model / "model.safetensors"), load_file(again / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_recipe_change_changes_the_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("RLKIT_CACHE", str(tmp_path))
+    changed = {**MINI_RECIPE, "steps": 4}
+    assert tiny.model_dir(MINI_RECIPE) != tiny.model_dir(changed)
+    assert tiny.model_dir(MINI_RECIPE).parent == tmp_path
+
+
+def test_pretraining_corpus_never_contains_held_out_questions():
+    from rlkit.data import is_held_out
+
+    corpus = tiny.build_corpus({**MINI_RECIPE, "corpus": {"arithmetic": 500}})
+    questions = [doc.splitlines()[0].split(" ", 1)[1] for doc in corpus]
+    assert not any(is_held_out(q) for q in questions)
+
+
+def _lora_grads(lm):
+    return {n: p.grad for n, p in lm.named_parameters() if "lora_" in n}
+
+
+@pytest.mark.parametrize("load_in_4bit", [True, False])
+@pytest.mark.parametrize("checkpointing", [True, False])
+def test_lora_weights_receive_gradients(mini_model, load_in_4bit, checkpointing):
+    lm, tok = modeling.load_policy(str(mini_model), load_in_4bit=load_in_4bit, lora_r=4, lora_alpha=8,
+                                   gradient_checkpointing=checkpointing)
+    if load_in_4bit:
+        assert any(type(m).__name__ == "Linear4bit" for m in lm.modules())
+    frozen = [n for n, p in lm.named_parameters() if p.requires_grad and "lora_" not in n]
+    assert frozen == []  # only adapters train
+    ids = tok(["12 + 7 = 19", "reverse: olleh"], return_tensors="pt", padding=True)
+    lm.eval()
+    with torch.inference_mode():  # evaluate first, as the notebooks do, then train
+        lm.generate(**ids, max_new_tokens=2, do_sample=False, pad_token_id=tok.pad_token_id)
+    lm.train()
+    opt = torch.optim.SGD([p for p in lm.parameters() if p.requires_grad], lr=0.1)
+    for _ in range(2):  # lora_B starts at zero, so lora_A gets gradient from the second step on
+        opt.zero_grad()
+        lm(**ids, labels=ids["input_ids"]).loss.backward()
+        opt.step()
+    grads = _lora_grads(lm)
+    assert len(grads) == 2 * 2 * 7  # layers x (A, B) x seven projections
+    dead = [n for n, g in grads.items() if g is None or g.abs().sum() == 0]
+    assert dead == []
+
+
+def test_unreachable_hub_model_suggests_the_offline_profile():
+    with pytest.raises(RlkitError, match=r"(?s)Could not load model 'Qwen/Qwen2.5-0.5B'.*PROFILE='cpu'"):
+        modeling.load_tokenizer("Qwen/Qwen2.5-0.5B")
+    with pytest.raises(RlkitError, match="PROFILE='cpu'"):
+        modeling.load_model("Qwen/Qwen2.5-0.5B")
+
+
+def test_4bit_without_bitsandbytes_says_how_to_fix(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
+    with pytest.raises(RlkitError, match=r"pip install bitsandbytes.*LOAD_IN_4BIT=False"):
+        modeling.quantization_config(True, torch.float32)
+
+
+def test_save_merged_keeps_what_was_learned(mini_model, tmp_path):
+    lm, tok = modeling.load_policy(str(mini_model), load_in_4bit=False, lora_r=4, lora_alpha=8)
+    with torch.no_grad():
+        for n, p in lm.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.05)  # pretend training happened
+    ids = tok(["3 + 4 = 7"], return_tensors="pt")
+    lm.eval()
+    expected = lm(**ids).logits
+    out = modeling.save_merged(lm, tok, tmp_path / "merged")
+    merged = modeling.load_model(str(out))
+    assert torch.allclose(merged(**ids).logits, expected, atol=1e-4)
+    assert hasattr(lm, "peft_config")  # the caller's model is untouched
