@@ -70,7 +70,7 @@ def _chain_steps(expression: str) -> tuple[list[str], int]:
 
 
 def _arithmetic(seed: int) -> Iterator[dict]:
-    for item in _rg_items("chain_sum", seed, min_terms=2, max_terms=3, min_digits=1, max_digits=2):
+    for item in _rg_items("chain_sum", seed, min_terms=2, max_terms=4, min_digits=1, max_digits=1):
         steps, value = _chain_steps(item["metadata"]["expression"])
         assert str(value) == item["answer"], (item, value)
         yield make_row("arithmetic", item["question"], tagged("\n".join(steps), item["answer"]),
@@ -86,14 +86,19 @@ def _basic_arithmetic(seed: int) -> Iterator[dict]:
                        answer=item["answer"])
 
 
+def countdown_question(numbers: list[int], target: int) -> str:
+    """The Countdown question, one wording for the offline and the hub task."""
+    return (f"Using the numbers {numbers}, create an equation that equals {target}. "
+            "Use each number exactly once with + - * / and parentheses.")
+
+
 def _countdown(seed: int) -> Iterator[dict]:
     items = _rg_items("countdown", seed, min_numbers=3, max_numbers=4, min_value=1, max_value=20,
                       min_target=10, max_target=100)
     for item in items:
         meta = item["metadata"]
         numbers, target = [int(n) for n in meta["numbers"]], int(meta["target"])
-        question = f"Using the numbers {numbers}, create an equation that equals {target}. " \
-                   "Use each number exactly once with + - * / and parentheses."
+        question = countdown_question(numbers, target)
         think = f"{meta['expression']} = {target}"
         yield make_row("countdown", question, tagged(think, meta["expression"]), numbers=numbers, target=target,
                        answer=meta["expression"])
@@ -163,7 +168,7 @@ class Task:
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
-        Task("arithmetic", "math", True, "chain sums of 2-3 numbers (reasoning-gym chain_sum)", _arithmetic),
+        Task("arithmetic", "math", True, "chain sums of 2-4 one-digit numbers (reasoning-gym chain_sum)", _arithmetic),
         Task("basic_arithmetic", "math", True, "+ - * of 2-3 numbers (reasoning-gym basic_arithmetic)",
              _basic_arithmetic),
         Task("countdown", "countdown", True, "reach a target with 3-4 numbers (reasoning-gym countdown)", _countdown),

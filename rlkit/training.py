@@ -63,13 +63,106 @@ def sft_trainer(model, tokenizer, train_dataset, cfg: RunConfig, **overrides):
                       processing_class=tokenizer)
 
 
-def train(trainer, cfg: RunConfig):
-    """Train, resuming from this run's newest checkpoint when there is one. Returns seconds spent."""
+SIGNATURE_KEYS = ("method", "model", "task", "seed", "lora_r", "lora_alpha", "load_in_4bit", "learning_rate",
+                  "batch_size", "grad_accum", "num_generations", "beta", "temperature", "max_completion_length")
+
+
+def model_fingerprint(model: str) -> str:
+    """Identity of the weights behind ``model``: file sizes and times for a folder, else the hub id."""
+    import hashlib
+
+    from rlkit.modeling import resolve_model_path
+
+    path = Path(resolve_model_path(model))
+    if not path.is_dir():
+        return model
+    files = sorted(f for f in path.iterdir() if f.suffix in (".safetensors", ".json") and f.is_file())
+    stamp = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]
+
+
+def run_signature(cfg: RunConfig) -> dict:
+    """What must stay the same for a checkpoint to be resumed (MAX_STEPS may grow)."""
+    return {**{k: getattr(cfg, k) for k in SIGNATURE_KEYS}, "model_fingerprint": model_fingerprint(cfg.model)}
+
+
+def check_resumable(cfg: RunConfig) -> str | None:
+    """The checkpoint to resume from, or None; refuses one made with other settings or another base model."""
+    import json
+
+    from rlkit.errors import RlkitError
+
     ckpt = last_checkpoint(cfg)
+    sig_file = checkpoint_dir(cfg) / "run_signature.json"
+    if ckpt is None:
+        return None
+    saved = json.loads(sig_file.read_text()) if sig_file.exists() else {}
+    now = run_signature(cfg)
+    changed = sorted(k for k in now if saved.get(k) != now[k])
+    if changed:
+        raise RlkitError(f"{checkpoint_dir(cfg)} holds checkpoints of a run with different {changed}. Resuming "
+                         f"them would mix two experiments: delete that folder or choose another OUTPUT_DIR.")
+    return ckpt
+
+
+def train(trainer, cfg: RunConfig) -> float:
+    """Train, resuming from this run's newest checkpoint when there is one. Returns seconds spent."""
+    import json
+
+    ckpt = check_resumable(cfg)
     if ckpt:
         print(f"Resuming from {ckpt} (delete {checkpoint_dir(cfg)} to start over)")
     else:
         print(f"Starting a new run; checkpoints every {cfg.save_steps} steps in {checkpoint_dir(cfg)}")
+        checkpoint_dir(cfg).mkdir(parents=True, exist_ok=True)
+        (checkpoint_dir(cfg) / "run_signature.json").write_text(json.dumps(run_signature(cfg), indent=2))
     t0 = time.time()
     trainer.train(resume_from_checkpoint=ckpt)
     return time.time() - t0
+
+
+# ---------------------------------------------------------------- GRPO
+TRL_REWARD_KWARGS = {"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric",
+                     "environments"}
+
+
+def check_reward_funcs(reward_funcs, dataset) -> None:
+    """Fail early, with the fix, when a reward cannot be called the way TRL calls it.
+
+    TRL calls ``f(prompts=..., completions=..., completion_ids=..., trainer_state=..., **columns)``, so a
+    reward must take ``completions``, end with ``**kwargs``, and name only columns the dataset has.
+    """
+    import inspect
+
+    from rlkit.errors import RlkitError
+
+    columns = set(dataset.column_names)
+    for func in reward_funcs:
+        name = getattr(func, "__name__", repr(func))
+        params = inspect.signature(func).parameters
+        if "completions" not in params:
+            raise RlkitError(f"Reward function {name}{inspect.signature(func)} has no 'completions' parameter. "
+                             f"TRL passes completions by keyword: define it as def {name}(completions, **kwargs).")
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            raise RlkitError(f"Reward function {name}{inspect.signature(func)} does not accept **kwargs. TRL also "
+                             f"passes prompts, completion_ids, trainer_state and every dataset column: add **kwargs.")
+        needed = [p for p, v in params.items() if v.default is v.empty and v.kind is v.POSITIONAL_OR_KEYWORD
+                  and p not in TRL_REWARD_KWARGS]
+        missing = [p for p in needed if p not in columns]
+        if missing:
+            raise RlkitError(f"Reward function {name} needs column(s) {missing} that the dataset lacks (it has "
+                             f"{sorted(columns)}). Add them to the dataset or use a reward that fits this task.")
+
+
+def grpo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, **overrides):
+    """TRL's GRPOTrainer: ``cfg.batch_size`` completions per device step, ``cfg.num_generations`` per prompt."""
+    from trl import GRPOConfig, GRPOTrainer
+
+    check_reward_funcs(reward_funcs, train_dataset)
+    args = GRPOConfig(**{
+        **common_args(cfg), "num_generations": cfg.num_generations, "max_completion_length": cfg.max_completion_length,
+        "temperature": cfg.temperature, "top_k": 0, "beta": cfg.beta, "loss_type": "dapo", "scale_rewards": "group",
+        "log_completions": False, "disable_dropout": True, **overrides})
+    return GRPOTrainer(model=model, reward_funcs=list(reward_funcs), args=args, processing_class=tokenizer,
+                       train_dataset=train_dataset.remove_columns([c for c in ("completion",)
+                                                                   if c in train_dataset.column_names]))

@@ -1,0 +1,61 @@
+"""The one setup call each notebook makes: seeds, device, versions, and the banner saying what runs."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import random
+
+from rlkit.config import OFFLINE_MODEL, RunConfig
+
+PACKAGES = ("torch", "transformers", "trl", "peft", "bitsandbytes", "datasets", "accelerate", "math-verify",
+            "reasoning-gym")
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages the kit is built on."""
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def describe_model(model: str) -> str:
+    if model == OFFLINE_MODEL:
+        return "the kit's offline tiny Qwen2 (built locally, no download)"
+    return model
+
+
+def setup(cfg: RunConfig, quiet: bool = False) -> dict:
+    """Seed everything, pick the device, print one banner; returns what it printed as a dict."""
+    from rlkit.modeling import device_and_dtype
+
+    seed_everything(cfg.seed)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    device, dtype = device_and_dtype()
+    info = {"profile": cfg.profile, "why": cfg.profile_reason, "device": device, "dtype": str(dtype).split(".")[-1],
+            "model": describe_model(cfg.model), "task": cfg.task, "4-bit": cfg.load_in_4bit,
+            "lora_r": cfg.lora_r, "seed": cfg.seed, "output_dir": cfg.output_dir, **versions()}
+    if not quiet:
+        line = "=" * 78
+        print(f"{line}\nrlkit · {cfg.method} · PROFILE={cfg.profile}  ({cfg.profile_reason})")
+        print(f"model: {info['model']} | task: {cfg.task} | 4-bit: {cfg.load_in_4bit} | LoRA r: {cfg.lora_r}")
+        print(f"device: {device} ({info['dtype']}) | seed: {cfg.seed} | outputs: {cfg.output_dir}")
+        print(" | ".join(f"{k} {v}" for k, v in versions().items()))
+        print(line)
+    return info
