@@ -26,7 +26,8 @@ from rlkit.errors import RlkitError
 PROFILES = ("smoke", "cpu", "gpu")
 METHODS = ("setup", "sft", "dpo", "grpo", "rloo")
 OFFLINE_MODEL = "offline:tiny-qwen2"  # built locally by rlkit.tiny, never downloaded
-GPU_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+GPU_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"  # RL lessons: follows the <think>/<answer> format from the start
+GPU_BASE_MODEL = "Qwen/Qwen2.5-0.5B"  # 01_sft starts from the base model, as paper P1 does
 
 
 def resolve_profile(profile: str = "auto", cuda_available: bool | None = None) -> tuple[str, str]:
@@ -149,7 +150,7 @@ DEFAULTS: dict[str, dict[str, dict]] = {
         "smoke": dict(max_completion_length=48),
         "cpu": dict(learning_rate=1e-3, max_steps=240, batch_size=32, n_train=6000, n_eval=300,
                     max_completion_length=48, save_steps=80),
-        "gpu": dict(learning_rate=2e-4, max_steps=300, batch_size=8, grad_accum=2, n_train=4000,
+        "gpu": dict(model=GPU_BASE_MODEL, learning_rate=2e-4, max_steps=300, batch_size=8, grad_accum=2, n_train=4000,
                     n_eval=300, max_completion_length=384, save_steps=100),
     },
     "grpo": {

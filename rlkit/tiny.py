@@ -35,7 +35,7 @@ CHAT_TEMPLATE = (
 
 # Everything that determines the built model. Change any value and the model is rebuilt.
 RECIPE = {
-    "version": 2,
+    "version": 4,
     "seed": 1234,
     "vocab_size": 1024,
     "hidden_size": 128,
@@ -47,7 +47,7 @@ RECIPE = {
     "corpus": {"arithmetic": 30000, "instruct": 6000, "countdown": 1000, "knights_knaves": 300},
     "seq_len": 128,
     "batch_size": 32,
-    "steps": 400,
+    "steps": 700,
     "learning_rate": 3e-3,
     "warmup_steps": 30,
 }
@@ -67,17 +67,23 @@ def model_dir(recipe: dict = RECIPE) -> Path:
 
 # ---------------------------------------------------------------- corpus
 def _plain_doc(row: dict, rng: random.Random) -> str:
-    """A training-side task row written as compact plain text, the way a worksheet might show it."""
+    """A training-side task row as a pretraining document.
+
+    Arithmetic is plain worksheet text (the base model learns to compute, not to answer in chat
+    form); instruction rows are ChatML chats and puzzle rows use <think>/<answer> tags, as real
+    pretraining corpora contain chat transcripts and markup, so those tokens' embeddings get trained.
+    """
     from rlkit.data import question_of
 
     question, answer = question_of(row), row["answer"]
+    solution = row["completion"][0]["content"]
     if row["task"] == "instruct":
-        return f"Instruction: {question}\nResponse: {answer}"
-    think = row["completion"][0]["content"].split("<think>")[1].split("</think>")[0]
+        return f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n{answer}<|im_end|>"
     if row["task"] == "arithmetic":  # the expression alone: the corpus spends its tokens on the steps
+        think = solution.split("<think>")[1].split("</think>")[0]
         question = question.rsplit(":", 1)[-1].strip()
-    lead = rng.choice(["Problem:", "Q:", "Exercise:"])
-    return f"{lead} {question}\n{think}\nResult: {answer}"
+        return f"{rng.choice(['Problem:', 'Q:', 'Exercise:'])} {question}\n{think}\nResult: {answer}"
+    return f"Puzzle: {question}\n{solution}"
 
 
 def build_corpus(recipe: dict = RECIPE) -> list[str]:
@@ -94,6 +100,18 @@ def build_corpus(recipe: dict = RECIPE) -> list[str]:
 
 
 # ---------------------------------------------------------------- tokenizer
+def chat_boilerplate() -> list[str]:
+    """Text every chat prompt repeats (role names, the system prompt, task preambles).
+
+    The tokenizer learns merges for it, as a real tokenizer has merges for common words, so a prompt
+    costs ~45 tokens instead of ~120. It is tokenizer training text only, not pretraining text.
+    """
+    from rlkit.data import SYSTEM_PROMPT
+
+    return ["system\nYou are a helpful assistant.", SYSTEM_PROMPT, "user\n", "assistant\n",
+            "State the final answer to the following arithmetic problem:", "<think> </think> <answer> </answer>"]
+
+
 def train_tokenizer(corpus: list[str], vocab_size: int):
     """Byte-level BPE with single-digit pre-tokens, Qwen's special tokens and a ChatML template."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -107,7 +125,7 @@ def train_tokenizer(corpus: list[str], vocab_size: int):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(corpus + ["<think> </think> <answer> </answer>"] * 50, trainer)
+    tok.train_from_iterator(corpus + chat_boilerplate() * 50, trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         additional_special_tokens=["<|im_start|>"], chat_template=CHAT_TEMPLATE, model_max_length=1024,
@@ -139,9 +157,23 @@ def pack(corpus: list[str], tokenizer, seq_len: int):
     return torch.tensor(ids[: n * seq_len]).view(n, seq_len)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX); then autocast is ~1.8x faster."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
 def pretrain(model, blocks, recipe: dict, log_every: int = 50) -> list[float]:
-    """Plain next-token training with AdamW and a cosine schedule; returns the loss curve."""
+    """Plain next-token training with AdamW and a cosine schedule; returns the loss curve.
+
+    Matmuls run in bf16 autocast where the CPU supports bf16 natively (weights and optimizer stay fp32).
+    """
     import torch
+
+    use_bf16 = cpu_has_native_bf16()
 
     gen = torch.Generator().manual_seed(recipe["seed"])
     opt = torch.optim.AdamW(model.parameters(), lr=recipe["learning_rate"], weight_decay=0.01, betas=(0.9, 0.95))
@@ -152,7 +184,8 @@ def pretrain(model, blocks, recipe: dict, log_every: int = 50) -> list[float]:
     losses, t0 = [], time.time()
     for step in range(steps):
         batch = blocks[torch.randint(len(blocks), (recipe["batch_size"],), generator=gen)]
-        loss = model(input_ids=batch, labels=batch).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            loss = model(input_ids=batch, labels=batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step(), sched.step(), opt.zero_grad(set_to_none=True)
@@ -185,6 +218,7 @@ def build(recipe: dict = RECIPE, out_dir: Path | None = None, verbose: bool = Tr
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     info = {"recipe": recipe, "recipe_hash": recipe_hash(recipe), "final_loss": losses[-1],
+            "bf16_autocast": cpu_has_native_bf16(),
             "build_seconds": round(time.time() - t0, 1)}
     (tmp / "rlkit_recipe.json").write_text(json.dumps(info, indent=2))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
