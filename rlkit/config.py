@@ -147,9 +147,9 @@ _COMMON = {
 DEFAULTS: dict[str, dict[str, dict]] = {
     "setup": {"smoke": {}, "cpu": {}, "gpu": {}},
     "sft": {
-        "smoke": dict(max_completion_length=48),
-        "cpu": dict(learning_rate=1e-3, max_steps=240, batch_size=32, n_train=6000, n_eval=300,
-                    max_completion_length=48, save_steps=80),
+        "smoke": dict(max_completion_length=48, learning_rate=3e-3),
+        "cpu": dict(learning_rate=3e-3, max_steps=300, batch_size=32, n_train=4000, n_eval=300,
+                    max_completion_length=48, save_steps=100),
         "gpu": dict(model=GPU_BASE_MODEL, learning_rate=2e-4, max_steps=300, batch_size=8, grad_accum=2, n_train=4000,
                     n_eval=300, max_completion_length=384, save_steps=100),
     },

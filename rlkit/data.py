@@ -207,6 +207,8 @@ def generate_rows(task: str, n: int, seed: int, held_out: bool) -> list[dict]:
     if not spec.offline:
         raise RlkitError(f"Task {task!r} comes from the hub ({spec.hub_id}); use load_hub_task().")
     rows, seen = [], set()
+    if n <= 0:
+        return rows
     for row in spec.generate(seed):
         q = question_of(row)
         if q in seen or is_held_out(q) != held_out:
