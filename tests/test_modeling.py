@@ -42,11 +42,12 @@ def test_recipe_change_changes_the_cache_folder(monkeypatch, tmp_path):
 
 
 def test_pretraining_corpus_never_contains_held_out_questions():
-    from rlkit.data import is_held_out
+    from rlkit.data import generate_rows, question_of
 
-    corpus = tiny.build_corpus({**MINI_RECIPE, "corpus": {"arithmetic": 500}})
-    questions = [doc.splitlines()[0].split(" ", 1)[1] for doc in corpus]
-    assert not any(is_held_out(q) for q in questions)
+    corpus = tiny.build_corpus({**MINI_RECIPE, "corpus": {"arithmetic": 2000}})
+    in_corpus = {doc.splitlines()[0].split(" ", 1)[1] for doc in corpus}  # "Problem: 3 + 4 =" -> "3 + 4 ="
+    held_out = {question_of(r).rsplit(":", 1)[-1].strip() for r in generate_rows("arithmetic", 500, 0, True)}
+    assert len(in_corpus) == 2000 and in_corpus.isdisjoint(held_out)
 
 
 def _lora_grads(lm):
