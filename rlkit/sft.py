@@ -61,9 +61,10 @@ def warm_start_config(profile: str, output_dir: str, seed: int = 0) -> RunConfig
 
 def build_sft_model(cfg: RunConfig) -> Path:
     """Run 01_sft's recipe headlessly and save the merged model to ``<output_dir>/model``."""
-    from rlkit import modeling, training
+    from rlkit import modeling, runtime, training
 
     t0 = time.time()
+    runtime.seed_everything(cfg.seed)  # as 01_sft's setup call does: same LoRA init, same data order
     train, _ = sft_mix(cfg.task, cfg.n_train, 1, cfg.seed)
     lm, tok = modeling.load_policy(cfg.model, load_in_4bit=cfg.load_in_4bit, lora_r=cfg.lora_r,
                                    lora_alpha=cfg.lora_alpha)
