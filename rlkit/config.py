@@ -155,7 +155,7 @@ DEFAULTS: dict[str, dict[str, dict]] = {
     },
     "grpo": {
         "smoke": dict(num_generations=4, max_completion_length=40),
-        "cpu": dict(learning_rate=3e-4, max_steps=150, batch_size=32, num_generations=8, n_train=4000,
+        "cpu": dict(learning_rate=2e-4, max_steps=100, batch_size=64, num_generations=8, n_train=4000,
                     n_eval=300, max_completion_length=48, save_steps=25),
         "gpu": dict(learning_rate=1e-5, max_steps=200, batch_size=16, grad_accum=4, num_generations=8,
                     n_train=2000, n_eval=300, max_completion_length=384, save_steps=25, beta=0.0),
