@@ -342,7 +342,9 @@ def _as_completion(text: str, conversational: bool) -> str | Messages:
     return [{"role": "assistant", "content": text}] if conversational else text
 
 
-def _score(dataset: Any, texts: list[list[str]], reward_fn: RewardFn, n_samples: int) -> list[list[float]]:
+def score_completions(
+    dataset: Any, texts: list[list[str]], reward_fn: RewardFn, n_samples: int
+) -> list[list[float]]:
     """Call ``reward_fn`` once on all completions, with every non-prompt column repeated per sample.
 
     Completions are conversational when the prompts are, as in TRL training.
@@ -417,7 +419,7 @@ def evaluate(
         model, tokenizer, list(dataset["prompt"]), max_new_tokens=max_new_tokens, batch_size=batch_size,
         temperature=temperature, top_p=top_p, num_samples=n_samples, seed=seed, desc=desc,
     )  # fmt: skip
-    rewards = _score(dataset, gens.texts, reward_fn, n_samples)
+    rewards = score_completions(dataset, gens.texts, reward_fn, n_samples)
     correct = [[r == 1.0 for r in row] for row in rewards]
     majority = _majority_rate(gens.texts, correct, extract_fn) if extract_fn and n_samples > 1 else None
     return EvalResult(

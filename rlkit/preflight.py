@@ -42,16 +42,16 @@ def _group_zero_std(rewards: list[list[float]]) -> float:
 
 
 def _score(reward_funcs, weights, dataset, texts) -> tuple[list[list[float]], list[list[float]]]:
-    """(total weighted reward, first reward) per prompt and sample."""
-    totals, firsts = [], []
-    columns = [c for c in dataset.column_names if c not in ("prompt", "completion")]
-    for row, samples in zip(dataset, texts):
-        comps = [[{"role": "assistant", "content": t}] for t in samples]
-        kwargs = {c: [row[c]] * len(samples) for c in columns}
-        per_func = [[0.0 if v is None else v for v in f(completions=comps, **kwargs)] for f in reward_funcs]
-        totals.append([sum(w * s[i] for w, s in zip(weights, per_func)) for i in range(len(samples))])
-        firsts.append(per_func[0])
-    return totals, firsts
+    """(total weighted reward, first reward) per prompt and sample; a reward of None counts as 0."""
+    import math
+
+    from rlkit.evaluation import score_completions
+
+    n = len(texts[0])
+    per_func = [[[0.0 if math.isnan(r) else r for r in row] for row in score_completions(dataset, texts, f, n)]
+                for f in reward_funcs]  # (F, B, G)
+    totals = [[sum(w * f[b][i] for w, f in zip(weights, per_func)) for i in range(n)] for b in range(len(texts))]
+    return totals, per_func[0]
 
 
 def preflight(model, tokenizer, dataset, reward_funcs, cfg: RunConfig, weights=None, n_prompts: int = 16,
