@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from rlkit.errors import RlkitError
 
 PROFILES = ("smoke", "cpu", "gpu")
-METHODS = ("setup", "sft", "dpo", "grpo", "rloo")
+METHODS = ("setup", "sft", "dpo", "grpo", "rloo", "reward")
 OFFLINE_MODEL = "offline:tiny-qwen2"  # built locally by rlkit.tiny, never downloaded
 GPU_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"  # RL lessons: follows the <think>/<answer> format from the start
 GPU_BASE_MODEL = "Qwen/Qwen2.5-0.5B"  # 01_sft starts from the base model, as paper P1 does
@@ -165,6 +165,14 @@ DEFAULTS: dict[str, dict[str, dict]] = {
         "cpu": dict(learning_rate=1e-4, max_steps=150, batch_size=16, beta=0.1, n_train=1500, n_eval=300),
         "gpu": dict(learning_rate=5e-6, max_steps=300, batch_size=4, grad_accum=4, beta=0.1,
                     task="ultrafeedback", max_completion_length=384),
+    },
+    "reward": {  # the Bradley-Terry reward model 04_rloo trains: a full fine-tune of a small encoder
+        "smoke": dict(model="offline:minilm", task="instruct", lora_r=0, load_in_4bit=False, learning_rate=1e-4),
+        "cpu": dict(model="offline:minilm", task="instruct", lora_r=0, load_in_4bit=False, learning_rate=1e-4,
+                    max_steps=150, batch_size=32, n_train=3000, n_eval=300, save_steps=50),
+        "gpu": dict(model="microsoft/deberta-v3-base", task="ultrafeedback", lora_r=0, load_in_4bit=False,
+                    learning_rate=2e-5, max_steps=600, batch_size=16, n_train=20000, n_eval=1000, save_steps=200,
+                    max_completion_length=512),
     },
     "rloo": {
         "smoke": dict(num_generations=4),

@@ -152,6 +152,43 @@ def _instruct(seed: int) -> Iterator[dict]:
         yield make_row("instruct", question, tagged("Follow the instruction.", response), answer=response)
 
 
+def plausible_mistake(question: str, response: str, rng: random.Random) -> str:
+    """A wrong response of the kind a small model makes on this instruction (never equal to ``response``)."""
+    items = response.split(", ")
+    if question.startswith("Reverse"):
+        word = question.rstrip(".").split()[-1]
+        options = [word, response[:-1], response[1:] + response[0], "".join(rng.sample(response, len(response)))]
+    elif question.startswith("Sort"):
+        i = rng.randrange(len(items) - 1)
+        swapped = items[:i] + [items[i + 1], items[i]] + items[i + 2:]
+        options = [", ".join(swapped), ", ".join(items[:-1]), ", ".join(reversed(items)),
+                   question.split(": ", 1)[1]]
+    elif question.startswith("Write"):
+        options = [response.lower(), response.capitalize(), response[:-1]]
+    elif question.startswith("What is the largest"):
+        nums = [int(n) for n in question.split(": ", 1)[1].rstrip("?").split(", ")]
+        options = [str(min(nums)), str(sorted(nums)[-2]), str(max(nums) + 1), str(nums[0])]
+    elif question.startswith("Repeat"):
+        word, n = response.split()[0], len(response.split())
+        options = [" ".join([word] * (n + 1)), " ".join([word] * (n - 1)), word]
+    else:  # spell with dashes
+        letters = response.split("-")
+        options = ["".join(letters), "-".join(letters[:-1]), "-".join(letters[::-1])]
+    options = [o for o in options if o and o != response]
+    return rng.choice(options) if options else response + "s"
+
+
+def _instruct_pairs(seed: int) -> Iterator[dict]:
+    """Offline instruction preference pairs: the exact response vs a plausible mistake."""
+    mistakes = random.Random(seed + 7919)
+    for row in _instruct(seed):
+        gold = row["answer"]
+        wrong = plausible_mistake(question_of(row), gold, mistakes)
+        row = {**row, "chosen": row.pop("completion"),
+               "rejected": [{"role": "assistant", "content": tagged("Follow the instruction.", wrong)}]}
+        yield row
+
+
 # ---------------------------------------------------------------- the registry
 @dataclass(frozen=True)
 class Task:
@@ -176,6 +213,8 @@ TASKS: dict[str, Task] = {
              _knights_knaves),
         Task("gsm_symbolic", "math", True, "templated grade-school word problems (reasoning-gym)", _gsm_symbolic),
         Task("instruct", "exact", True, "small verifiable instructions (reverse, sort, upper...)", _instruct),
+        Task("instruct_pairs", "exact", True, "instruction preference pairs: exact response vs a plausible mistake",
+             _instruct_pairs),
         Task("gsm8k", "math", False, "grade-school math word problems", hub_id="openai/gsm8k"),
         Task("math500", "math", False, "competition math, 500 problems", hub_id="HuggingFaceH4/MATH-500"),
         Task("countdown_hub", "countdown", False, "Countdown with 3-4 numbers",

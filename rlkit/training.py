@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from rlkit.config import RunConfig
+from rlkit.errors import RlkitError
 
 
 def checkpoint_dir(cfg: RunConfig) -> Path:
@@ -138,6 +139,8 @@ def check_reward_funcs(reward_funcs, dataset) -> None:
 
     columns = set(dataset.column_names)
     for func in reward_funcs:
+        if not callable(func) or hasattr(func, "config"):  # a reward model (scored with its own tokenizer)
+            continue
         name = getattr(func, "__name__", repr(func))
         params = inspect.signature(func).parameters
         if "completions" not in params:
@@ -164,5 +167,63 @@ def grpo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, 
         "temperature": cfg.temperature, "top_k": 0, "beta": cfg.beta, "loss_type": "dapo", "scale_rewards": "group",
         "log_completions": False, "disable_dropout": True, **overrides})
     return GRPOTrainer(model=model, reward_funcs=list(reward_funcs), args=args, processing_class=tokenizer,
+                       train_dataset=train_dataset.remove_columns([c for c in ("completion",)
+                                                                   if c in train_dataset.column_names]))
+
+
+# ---------------------------------------------------------------- DPO
+def dpo_trainer(model, tokenizer, pairs, cfg: RunConfig, **overrides):
+    """TRL's DPOTrainer on conversational prompt/chosen/rejected rows; the reference is the LoRA-free base."""
+    from trl import DPOConfig, DPOTrainer
+
+    from rlkit.dpo import check_pairs
+
+    check_pairs(pairs)
+    args = DPOConfig(**{**common_args(cfg), "beta": cfg.beta, "loss_type": ["sigmoid"],
+                        "max_length": cfg.max_prompt_length + cfg.max_completion_length, "disable_dropout": True,
+                        **overrides})
+    keep = [c for c in ("prompt", "chosen", "rejected") if c in pairs.column_names]
+    return DPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=pairs.select_columns(keep))
+
+
+# ---------------------------------------------------------------- reward model and RLOO
+def reward_trainer(model, tokenizer, pairs, cfg: RunConfig, **overrides):
+    """TRL's RewardTrainer (Bradley-Terry) on conversational preference pairs, full fine-tune in fp32."""
+    from trl import RewardConfig, RewardTrainer
+
+    from rlkit.dpo import check_pairs
+    from rlkit.reward_model import check_reward_tokenizer
+
+    check_pairs(pairs, purpose="Reward-model training")
+    check_reward_tokenizer(tokenizer)
+    args = RewardConfig(**{**common_args(cfg), "max_length": cfg.max_prompt_length + cfg.max_completion_length,
+                           "bf16": False, "fp16": False, "disable_dropout": True, "center_rewards_coefficient": 0.01,
+                           **overrides})
+    keep = [c for c in ("prompt", "chosen", "rejected") if c in pairs.column_names]
+    return RewardTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=pairs.select_columns(keep))
+
+
+def rloo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, reward_processing_classes=None,
+                 **overrides):
+    """TRL's RLOOTrainer. A reward *model* in ``reward_funcs`` comes with its own tokenizer in
+    ``reward_processing_classes`` (None for plain reward functions)."""
+    from trl import RLOOConfig, RLOOTrainer
+
+    from rlkit.reward_model import check_reward_tokenizer
+
+    check_reward_funcs(reward_funcs, train_dataset)
+    classes = list(reward_processing_classes or [None] * len(reward_funcs))
+    for func, proc in zip(reward_funcs, classes, strict=True):
+        if hasattr(func, "config"):
+            if proc is None:
+                raise RlkitError("A reward model needs its own tokenizer: pass reward_processing_classes=[rm_tokenizer] "
+                                 "(the policy's tokenizer cannot encode text for another model).")
+            check_reward_tokenizer(proc)
+    args = RLOOConfig(**{
+        **common_args(cfg), "num_generations": cfg.num_generations, "max_completion_length": cfg.max_completion_length,
+        "temperature": cfg.temperature, "top_k": 0, "beta": cfg.beta, "log_completions": False,
+        "disable_dropout": True, **overrides})
+    return RLOOTrainer(model=model, reward_funcs=list(reward_funcs), args=args, processing_class=tokenizer,
+                       reward_processing_classes=classes,
                        train_dataset=train_dataset.remove_columns([c for c in ("completion",)
                                                                    if c in train_dataset.column_names]))

