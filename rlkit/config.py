@@ -161,10 +161,11 @@ DEFAULTS: dict[str, dict[str, dict]] = {
                     n_train=2000, n_eval=300, max_completion_length=384, save_steps=25, beta=0.0),
     },
     "dpo": {
-        "smoke": dict(beta=0.1),
-        "cpu": dict(learning_rate=1e-4, max_steps=150, batch_size=16, beta=0.1, n_train=1500, n_eval=300),
-        "gpu": dict(learning_rate=5e-6, max_steps=300, batch_size=4, grad_accum=4, beta=0.1,
-                    task="ultrafeedback", max_completion_length=384),
+        "smoke": dict(beta=0.1, max_completion_length=40, learning_rate=2e-4),
+        "cpu": dict(learning_rate=2e-4, max_steps=150, batch_size=16, beta=0.1, n_train=1000, n_eval=300,
+                    max_completion_length=48, save_steps=50),
+        "gpu": dict(learning_rate=5e-6, max_steps=300, batch_size=4, grad_accum=4, beta=0.1, n_train=5000,
+                    task="ultrafeedback", max_completion_length=384, max_prompt_length=512, save_steps=100),
     },
     "reward": {  # the Bradley-Terry reward model 04_rloo trains: a full fine-tune of a small encoder
         "smoke": dict(model="offline:minilm", task="instruct", lora_r=0, load_in_4bit=False, learning_rate=1e-4),
@@ -175,10 +176,11 @@ DEFAULTS: dict[str, dict[str, dict]] = {
                     max_completion_length=512),
     },
     "rloo": {
-        "smoke": dict(num_generations=4),
-        "cpu": dict(learning_rate=5e-5, max_steps=150, batch_size=32, num_generations=4, n_eval=200),
-        "gpu": dict(learning_rate=1e-5, max_steps=200, batch_size=16, grad_accum=4, num_generations=4,
-                    task="ultrafeedback", max_completion_length=256),
+        "smoke": dict(task="instruct", num_generations=4, max_completion_length=32, learning_rate=2e-4),
+        "cpu": dict(task="instruct", learning_rate=2e-4, max_steps=150, batch_size=32, num_generations=4,
+                    n_train=2000, n_eval=300, max_completion_length=32, save_steps=50),
+        "gpu": dict(learning_rate=1e-5, max_steps=200, batch_size=16, grad_accum=4, num_generations=4, n_train=5000,
+                    task="ultrafeedback", max_completion_length=256, beta=0.05, save_steps=50),
     },
 }
 

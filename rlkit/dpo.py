@@ -127,3 +127,51 @@ def check_pairs(dataset, purpose: str = "DPO") -> None:
     if same:
         raise RlkitError(f"{same} of the first {min(len(dataset), 200)} pairs have chosen == rejected, which teaches "
                          "nothing (their DPO gradient is 0): drop them before training.")
+
+
+# ---------------------------------------------------------------- measuring a policy on held-out pairs
+def _padded(tokenizer, prompts, completions):
+    from rlkit.sft import completion_mask
+
+    rows = [completion_mask(tokenizer, p, c) for p, c in zip(prompts, completions, strict=True)]
+    width = max(len(r["input_ids"]) for r in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = torch.tensor([r["input_ids"] + [pad] * (width - len(r["input_ids"])) for r in rows])
+    attn = torch.tensor([[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows])
+    mask = torch.tensor([r["completion_mask"] + [0] * (width - len(r["completion_mask"])) for r in rows])
+    return ids, attn, mask
+
+
+def pair_logps(model, tokenizer, pairs, batch_size: int = 32, reference: bool = False):
+    """Sequence log-probs ``(chosen, rejected)`` of every pair, each ``(n,)``.
+
+    ``reference=True`` reads them with the LoRA adapters switched off, i.e. under DPO's reference
+    policy when training started from fresh adapters (how TRL's DPOTrainer gets it too).
+    """
+    import contextlib
+
+    if len(pairs) == 0:
+        raise RlkitError("No pairs to measure: the preference dataset is empty.")
+    device = next(model.parameters()).device
+    context = model.disable_adapter() if reference else contextlib.nullcontext()
+    was_training, out = model.training, {"chosen": [], "rejected": []}
+    model.eval()
+    with torch.no_grad(), context:
+        for start in range(0, len(pairs), batch_size):
+            batch = pairs[start:start + batch_size]
+            for side in ("chosen", "rejected"):
+                ids, attn, mask = (t.to(device) for t in _padded(tokenizer, batch["prompt"], batch[side]))
+                out[side].append(sequence_logps(model, ids, attn, mask).cpu())
+    model.train(was_training)
+    return torch.cat(out["chosen"]), torch.cat(out["rejected"])
+
+
+def preference_accuracy(model, tokenizer, pairs, beta: float = 0.1, batch_size: int = 32) -> float:
+    """Held-out preference accuracy: the share of pairs whose chosen completion gets the larger implicit
+    reward beta * (log pi - log pi_ref). Ties count half, so the starting policy (pi == pi_ref) scores 0.5."""
+    chosen, rejected = pair_logps(model, tokenizer, pairs, batch_size)
+    ref_chosen, ref_rejected = pair_logps(model, tokenizer, pairs, batch_size, reference=True)
+    out = dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta)
+    margin = out.margins
+    ties = margin.abs() <= 1e-6
+    return float(((margin > 0) & ~ties).float().mean() + 0.5 * ties.float().mean())

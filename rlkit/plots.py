@@ -39,6 +39,8 @@ PANELS: list[tuple[str, list[str]]] = [
     ("grad norm", [r"grad_norm"]),
     ("DPO implicit rewards", [r"rewards/chosen", r"rewards/rejected", r"rewards/margins"]),
     ("DPO reward accuracy", [r"rewards/accuracies"]),
+    ("reward model: pairwise accuracy", [r"accuracy"]),
+    ("reward model: margin", [r"margin"]),
     ("token accuracy", [r"mean_token_accuracy"]),
 ]
 
@@ -135,7 +137,7 @@ def training_dashboard(
     Panels (drawn only when their keys were logged): loss/eval_loss, reward (+ one line
     per reward function), reward_std/frac_reward_zero_std, kl, entropy, completion
     lengths, truncated fraction, clip ratio, learning rate, grad norm, DPO implicit
-    rewards and reward accuracy, SFT token accuracy.
+    rewards and reward accuracy, reward-model accuracy and margin, SFT token accuracy.
 
     Example:
         >>> fig = training_dashboard(trainer.state.log_history, title="GRPO, 200 steps")
