@@ -179,11 +179,17 @@ def plausible_mistake(question: str, response: str, rng: random.Random) -> str:
 
 
 def _instruct_pairs(seed: int) -> Iterator[dict]:
-    """Offline instruction preference pairs: the exact response vs a plausible mistake."""
+    """Offline instruction preference pairs: the exact response vs a plausible mistake, or (one pair in
+    four) vs the response to another instruction, so a reward model learns that the answer must fit
+    the question, not only look like an answer."""
     mistakes = random.Random(seed + 7919)
     for row in _instruct(seed):
         gold = row["answer"]
-        wrong = plausible_mistake(question_of(row), gold, mistakes)
+        if mistakes.random() < 0.25:
+            wrong = _instruction(mistakes)[1]
+            wrong = wrong if wrong != gold else plausible_mistake(question_of(row), gold, mistakes)
+        else:
+            wrong = plausible_mistake(question_of(row), gold, mistakes)
         row = {**row, "chosen": row.pop("completion"),
                "rejected": [{"role": "assistant", "content": tagged("Follow the instruction.", wrong)}]}
         yield row

@@ -87,6 +87,25 @@ def verifier_pairs(rows, completions: list[list[str]], scores: list[list[float]]
     return pairs
 
 
+def gold_pairs(rows, completions: list[list[str]], scores: list[list[float]], seed: int = 0,
+               correct_at: float = 1.0) -> list[dict]:
+    """chosen = the row's gold ``completion``, rejected = a random incorrect sample of the policy.
+
+    Useful when the policy is rarely right (P2's rule then finds few prompts with both kinds): the
+    rejected side still shows the mistakes this policy actually makes.
+    """
+    rng = random.Random(seed)
+    pairs = []
+    for row, texts, row_scores in zip(rows, completions, scores, strict=True):
+        bad = [t for t, s in zip(texts, row_scores) if not s >= correct_at]
+        if not bad:
+            continue
+        extra = {k: v for k, v in row.items() if k not in ("completion", *PAIR_COLUMNS)}
+        pairs.append({"prompt": row["prompt"], "chosen": row["completion"],
+                      "rejected": [{"role": "assistant", "content": rng.choice(bad)}], **extra})
+    return pairs
+
+
 def best_worst_pairs(rows, completions: list[list[str]], scores: list[list[float]]) -> list[dict]:
     """P2's rule for non-verifiable tasks: the highest- vs the lowest-scored sample (by a reward model).
 

@@ -150,12 +150,32 @@ def parameter_counts(lm) -> dict:
             "memory_mb": footprint / 2**20 if footprint else None}
 
 
+def dequantized_weights(lm) -> dict:
+    """Full-precision copies of every NF4 weight of ``lm``, keyed as in the plain model's state dict.
+
+    These are the weights a QLoRA adapter was trained against: the NF4 values, not the original ones.
+    """
+    import bitsandbytes as bnb
+
+    out = {}
+    for name, module in lm.named_modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            weight = bnb.functional.dequantize_4bit(module.weight.data, module.weight.quant_state)
+            key = name.replace("base_model.model.", "", 1).replace(".base_layer", "") + ".weight"
+            out[key] = weight.float().cpu()
+    return out
+
+
 def save_merged(lm, tokenizer, out_dir: str | Path, base_model: str | None = None) -> Path:
     """Save a LoRA-trained policy as a plain full-precision model later notebooks can load.
 
-    LoRA deltas are merged into a *full-precision* copy of the base weights (merging into NF4 weights
-    would round them again and lose part of what was learned).
+    The LoRA deltas are merged into the base weights *the adapter was trained against*: for a 4-bit
+    (QLoRA) policy these are the dequantized NF4 weights, not the original full-precision ones, so the
+    saved model computes what the trained model computed. (Merging into the original weights, or
+    re-quantizing the merged ones to NF4, loses part of what was learned: for the tiny model, held-out
+    accuracy 0.50 in memory fell to 0.37 and 0.39.)
     """
+    import torch
     from peft import PeftModel
 
     out_dir = Path(out_dir)
@@ -163,7 +183,15 @@ def save_merged(lm, tokenizer, out_dir: str | Path, base_model: str | None = Non
         adapter_dir = out_dir / "adapter"
         lm.save_pretrained(adapter_dir)
         base_path = base_model or lm.peft_config["default"].base_model_name_or_path
-        base = load_model(base_path, load_in_4bit=False, device="cpu")
+        base = load_model(base_path, load_in_4bit=False, dtype=torch.float32, device="cpu")
+        nf4 = dequantized_weights(lm) if importlib.util.find_spec("bitsandbytes") else {}
+        params = dict(base.named_parameters())
+        missing = sorted(set(nf4) - set(params))
+        if missing:
+            raise RuntimeError(f"Could not map 4-bit weights {missing[:3]} onto the base model's parameters.")
+        with torch.no_grad():
+            for key, weight in nf4.items():
+                params[key].copy_(weight)
         lm = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
     lm.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

@@ -69,7 +69,11 @@ SIGNATURE_KEYS = ("method", "model", "task", "seed", "lora_r", "lora_alpha", "lo
 
 
 def model_fingerprint(model: str) -> str:
-    """Identity of the weights behind ``model``: file sizes and times for a folder, else the hub id."""
+    """Identity of the weights behind ``model``: a hash of a folder's weight and config files, else the hub id.
+
+    Content, not file times: re-saving the same weights (a notebook rerun that resumed a finished
+    run) keeps the fingerprint, so later lessons can still resume their own checkpoints.
+    """
     import hashlib
 
     from rlkit.modeling import resolve_model_path
@@ -77,9 +81,13 @@ def model_fingerprint(model: str) -> str:
     path = Path(resolve_model_path(model))
     if not path.is_dir():
         return model
-    files = sorted(f for f in path.iterdir() if f.suffix in (".safetensors", ".json") and f.is_file())
-    stamp = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    return hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for f in sorted(f for f in path.iterdir() if f.suffix in (".safetensors", ".json") and f.is_file()):
+        digest.update(f.name.encode())
+        with f.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 24), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def run_signature(cfg: RunConfig) -> dict:
@@ -172,14 +180,20 @@ def grpo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, 
 
 
 # ---------------------------------------------------------------- DPO
-def dpo_trainer(model, tokenizer, pairs, cfg: RunConfig, **overrides):
-    """TRL's DPOTrainer on conversational prompt/chosen/rejected rows; the reference is the LoRA-free base."""
+def dpo_trainer(model, tokenizer, pairs, cfg: RunConfig, nll_weight: float = 0.0, **overrides):
+    """TRL's DPOTrainer on conversational prompt/chosen/rejected rows; the reference is the LoRA-free base.
+
+    ``nll_weight > 0`` adds that much of the chosen answers' negative log-likelihood (TRL's "sft" loss
+    term, as in RPO), which keeps the chosen answers' probability from falling.
+    """
     from trl import DPOConfig, DPOTrainer
 
     from rlkit.dpo import check_pairs
 
     check_pairs(pairs)
-    args = DPOConfig(**{**common_args(cfg), "beta": cfg.beta, "loss_type": ["sigmoid"],
+    losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, nll_weight]} if nll_weight else {
+        "loss_type": ["sigmoid"]}
+    args = DPOConfig(**{**common_args(cfg), "beta": cfg.beta, **losses,
                         "max_length": cfg.max_prompt_length + cfg.max_completion_length, "disable_dropout": True,
                         **overrides})
     keep = [c for c in ("prompt", "chosen", "rejected") if c in pairs.column_names]

@@ -98,21 +98,11 @@ def test_token_logps_match_trl_selective_log_softmax():
 @pytest.mark.parametrize("scale", ["group", "none", "batch"])
 def test_advantages_equal_a_real_grpo_trainer(mini_model, tmp_path, scale):
     """One real GRPOTrainer step; its logged rewards -> our advantages == its logged advantages."""
-    from datasets import Dataset
     from trl import GRPOConfig
 
-    from rlkit import modeling
+    from rl_helpers import one_step_trainer
 
-    def wiggly_reward(completions, **kwargs):  # deterministic, varied, with a tied group now and then
-        return [float(len(c[0]["content"]) % 3) for c in completions]
-
-    lm, tok = modeling.load_policy(str(mini_model), lora_r=4, lora_alpha=8)
-    prompts = [[{"role": "user", "content": f"{a} + {a} ="}] for a in range(4)]
-    args = GRPOConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=8, num_generations=4,
-                      max_completion_length=8, scale_rewards=scale, report_to="none", use_cpu=True, seed=0,
-                      logging_steps=1, save_strategy="no", learning_rate=1e-4)
-    trainer = GRPOTrainer(model=lm, reward_funcs=wiggly_reward, args=args, processing_class=tok,
-                          train_dataset=Dataset.from_dict({"prompt": prompts}))
+    trainer = one_step_trainer(GRPOTrainer, GRPOConfig, mini_model, tmp_path, scale_rewards=scale)
     trainer.train()
     rewards = torch.tensor(list(trainer._logs["rewards"]["wiggly_reward"]))
     logged = torch.tensor(list(trainer._logs["advantages"]))

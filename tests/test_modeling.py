@@ -108,3 +108,28 @@ def test_save_merged_keeps_what_was_learned(mini_model, tmp_path):
     merged = modeling.load_model(str(out))
     assert torch.allclose(merged(**ids).logits, expected, atol=1e-4)
     assert hasattr(lm, "peft_config")  # the caller's model is untouched
+
+
+def test_save_merged_of_a_4bit_policy_computes_what_the_trained_model_computed(mini_model, tmp_path):
+    """QLoRA: the adapter was trained against the NF4 weights, so it is merged into their dequantized values."""
+    lm, tok = modeling.load_policy(str(mini_model), load_in_4bit=True, lora_r=4, lora_alpha=8)
+    with torch.no_grad():
+        for n, p in lm.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(len(n)))
+    ids = tok(["3 + 4 = 7", "12 - 5 = 7"], return_tensors="pt", padding=True)
+    lm.eval()
+    with torch.no_grad():
+        expected = lm(**ids).logits
+    out = modeling.save_merged(lm, tok, tmp_path / "merged")
+    merged = modeling.load_model(str(out))  # full precision
+    with torch.no_grad():
+        got = merged(**ids).logits
+        original_base = modeling.load_model(str(mini_model))
+    assert torch.allclose(got, expected, atol=1e-3), (got - expected).abs().max()
+    # merging into the original (not dequantized) weights would give a different model:
+    from peft import PeftModel
+
+    wrong = PeftModel.from_pretrained(original_base, out / "adapter").merge_and_unload()
+    with torch.no_grad():
+        assert (wrong(**ids).logits - expected).abs().max() > 10 * (got - expected).abs().max()

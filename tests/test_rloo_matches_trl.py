@@ -68,21 +68,12 @@ def test_loss_and_gradient_equal_trl(eps, seed):
 @pytest.mark.parametrize("normalize", [False, True])
 def test_advantages_equal_a_real_rloo_trainer(mini_model, tmp_path, normalize):
     """One real RLOOTrainer step: its logged rewards -> our advantages == its advantages, logged and used."""
-    from datasets import Dataset
     from trl import RLOOConfig
 
-    from rlkit import modeling
+    from rl_helpers import one_step_trainer
 
-    def wiggly_reward(completions, **kwargs):  # deterministic, varied, with a tied group now and then
-        return [float(len(c[0]["content"]) % 3) for c in completions]
-
-    lm, tok = modeling.load_policy(str(mini_model), lora_r=4, lora_alpha=8)
-    prompts = [[{"role": "user", "content": f"{a} + {a} ="}] for a in range(4)]
-    args = RLOOConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=8, num_generations=4,
-                      max_completion_length=8, normalize_advantages=normalize, beta=0.0, report_to="none",
-                      use_cpu=True, seed=0, logging_steps=1, save_strategy="no", learning_rate=1e-4)
-    trainer = RLOOTrainer(model=lm, reward_funcs=wiggly_reward, args=args, processing_class=tok,
-                          train_dataset=Dataset.from_dict({"prompt": prompts}))
+    trainer = one_step_trainer(RLOOTrainer, RLOOConfig, mini_model, tmp_path, normalize_advantages=normalize,
+                               beta=0.0)
     seen = []
     original = trainer._compute_loss
     trainer._compute_loss = lambda model, inputs: seen.append(inputs["advantages"].detach().clone()) or original(
