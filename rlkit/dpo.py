@@ -66,6 +66,16 @@ def dpo_loss(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps,
 
 
 # ---------------------------------------------------------------- pairs
+def _assistant(text: str) -> list[dict]:
+    return [{"role": "assistant", "content": text}]
+
+
+def _pair(row: dict, chosen: list[dict], rejected: list[dict]) -> dict:
+    """A conversational preference row; the source row's other columns (``answer``...) are kept."""
+    extra = {k: v for k, v in row.items() if k not in ("completion", *PAIR_COLUMNS)}
+    return {"prompt": row["prompt"], "chosen": chosen, "rejected": rejected, **extra}
+
+
 def verifier_pairs(rows, completions: list[list[str]], scores: list[list[float]], seed: int = 0,
                    correct_at: float = 1.0) -> list[dict]:
     """P2's rule for verifiable tasks: chosen = a random correct sample, rejected = a random incorrect one.
@@ -81,9 +91,7 @@ def verifier_pairs(rows, completions: list[list[str]], scores: list[list[float]]
         bad = [t for t, s in zip(texts, row_scores) if not s >= correct_at]  # NaN (unscorable) counts as wrong
         if not good or not bad:
             continue
-        extra = {k: v for k, v in row.items() if k not in ("completion", *PAIR_COLUMNS)}
-        pairs.append({"prompt": row["prompt"], "chosen": [{"role": "assistant", "content": rng.choice(good)}],
-                      "rejected": [{"role": "assistant", "content": rng.choice(bad)}], **extra})
+        pairs.append(_pair(row, _assistant(rng.choice(good)), _assistant(rng.choice(bad))))
     return pairs
 
 
@@ -100,9 +108,7 @@ def gold_pairs(rows, completions: list[list[str]], scores: list[list[float]], se
         bad = [t for t, s in zip(texts, row_scores) if not s >= correct_at]
         if not bad:
             continue
-        extra = {k: v for k, v in row.items() if k not in ("completion", *PAIR_COLUMNS)}
-        pairs.append({"prompt": row["prompt"], "chosen": row["completion"],
-                      "rejected": [{"role": "assistant", "content": rng.choice(bad)}], **extra})
+        pairs.append(_pair(row, row["completion"], _assistant(rng.choice(bad))))
     return pairs
 
 
@@ -117,9 +123,7 @@ def best_worst_pairs(rows, completions: list[list[str]], scores: list[list[float
         worst = min(range(len(texts)), key=lambda i: row_scores[i])
         if row_scores[best] == row_scores[worst]:
             continue
-        extra = {k: v for k, v in row.items() if k not in ("completion", *PAIR_COLUMNS)}
-        pairs.append({"prompt": row["prompt"], "chosen": [{"role": "assistant", "content": texts[best]}],
-                      "rejected": [{"role": "assistant", "content": texts[worst]}], **extra})
+        pairs.append(_pair(row, _assistant(texts[best]), _assistant(texts[worst])))
     return pairs
 
 

@@ -16,7 +16,6 @@ refuses a tokenizer that cannot do the job, saying what to change.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from rlkit.errors import RlkitError
@@ -140,7 +139,6 @@ def win_rate(new_scores: list[float], old_scores: list[float], tie: float = 1e-6
     if len(new_scores) != len(old_scores) or not new_scores:
         raise ValueError("win_rate needs the same, non-zero number of scores on both sides.")
     points = [0.5 if abs(a - b) <= tie else float(a > b) for a, b in zip(new_scores, old_scores)]
-    assert not any(math.isnan(p) for p in points)
     return sum(points) / len(points)
 
 

@@ -99,8 +99,6 @@ def check_resumable(cfg: RunConfig) -> str | None:
     """The checkpoint to resume from, or None; refuses one made with other settings or another base model."""
     import json
 
-    from rlkit.errors import RlkitError
-
     ckpt = last_checkpoint(cfg)
     sig_file = checkpoint_dir(cfg) / "run_signature.json"
     if ckpt is None:
@@ -135,6 +133,21 @@ TRL_REWARD_KWARGS = {"prompts", "completions", "completion_ids", "trainer_state"
                      "environments"}
 
 
+def _is_reward_model(func) -> bool:
+    """A reward *model* (a network TRL scores with its own tokenizer), not a reward function."""
+    return hasattr(func, "config")
+
+
+def _prompts_only(dataset):
+    """RL trainers sample their own completions: drop the gold ``completion`` column (other columns feed rewards)."""
+    return dataset.remove_columns([c for c in ("completion",) if c in dataset.column_names])
+
+
+def _pairs_only(pairs):
+    """The columns DPO and reward-model training read."""
+    return pairs.select_columns([c for c in ("prompt", "chosen", "rejected") if c in pairs.column_names])
+
+
 def check_reward_funcs(reward_funcs, dataset) -> None:
     """Fail early, with the fix, when a reward cannot be called the way TRL calls it.
 
@@ -143,11 +156,9 @@ def check_reward_funcs(reward_funcs, dataset) -> None:
     """
     import inspect
 
-    from rlkit.errors import RlkitError
-
     columns = set(dataset.column_names)
     for func in reward_funcs:
-        if not callable(func) or hasattr(func, "config"):  # a reward model (scored with its own tokenizer)
+        if not callable(func) or _is_reward_model(func):
             continue
         name = getattr(func, "__name__", repr(func))
         params = inspect.signature(func).parameters
@@ -175,8 +186,7 @@ def grpo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, 
         "temperature": cfg.temperature, "top_k": 0, "beta": cfg.beta, "loss_type": "dapo", "scale_rewards": "group",
         "log_completions": False, "disable_dropout": True, **overrides})
     return GRPOTrainer(model=model, reward_funcs=list(reward_funcs), args=args, processing_class=tokenizer,
-                       train_dataset=train_dataset.remove_columns([c for c in ("completion",)
-                                                                   if c in train_dataset.column_names]))
+                       train_dataset=_prompts_only(train_dataset))
 
 
 # ---------------------------------------------------------------- DPO
@@ -196,8 +206,7 @@ def dpo_trainer(model, tokenizer, pairs, cfg: RunConfig, nll_weight: float = 0.0
     args = DPOConfig(**{**common_args(cfg), "beta": cfg.beta, **losses,
                         "max_length": cfg.max_prompt_length + cfg.max_completion_length, "disable_dropout": True,
                         **overrides})
-    keep = [c for c in ("prompt", "chosen", "rejected") if c in pairs.column_names]
-    return DPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=pairs.select_columns(keep))
+    return DPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=_pairs_only(pairs))
 
 
 # ---------------------------------------------------------------- reward model and RLOO
@@ -213,8 +222,7 @@ def reward_trainer(model, tokenizer, pairs, cfg: RunConfig, **overrides):
     args = RewardConfig(**{**common_args(cfg), "max_length": cfg.max_prompt_length + cfg.max_completion_length,
                            "bf16": False, "fp16": False, "disable_dropout": True, "center_rewards_coefficient": 0.01,
                            **overrides})
-    keep = [c for c in ("prompt", "chosen", "rejected") if c in pairs.column_names]
-    return RewardTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=pairs.select_columns(keep))
+    return RewardTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=_pairs_only(pairs))
 
 
 def rloo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, reward_processing_classes=None,
@@ -228,7 +236,7 @@ def rloo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, 
     check_reward_funcs(reward_funcs, train_dataset)
     classes = list(reward_processing_classes or [None] * len(reward_funcs))
     for func, proc in zip(reward_funcs, classes, strict=True):
-        if hasattr(func, "config"):
+        if _is_reward_model(func):
             if proc is None:
                 raise RlkitError("A reward model needs its own tokenizer: pass reward_processing_classes=[rm_tokenizer] "
                                  "(the policy's tokenizer cannot encode text for another model).")
@@ -238,6 +246,4 @@ def rloo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, 
         "temperature": cfg.temperature, "top_k": 0, "beta": cfg.beta, "log_completions": False,
         "disable_dropout": True, **overrides})
     return RLOOTrainer(model=model, reward_funcs=list(reward_funcs), args=args, processing_class=tokenizer,
-                       reward_processing_classes=classes,
-                       train_dataset=train_dataset.remove_columns([c for c in ("completion",)
-                                                                   if c in train_dataset.column_names]))
+                       reward_processing_classes=classes, train_dataset=_prompts_only(train_dataset))

@@ -10,6 +10,7 @@ from transformers import TrainerCallback
 from rlkit import config, modeling, preflight, rewards, sft, training
 from rlkit.data import task_splits
 from rlkit.errors import RlkitError
+from rl_helpers import wiggly_reward
 
 
 def _data(n=16):
@@ -70,16 +71,11 @@ class _CountSteps(TrainerCallback):
         self.steps.append(state.global_step)
 
 
-def _varied_reward(completions, **kwargs):
-    """A reward with spread inside every group, so each step really updates the adapters."""
-    return [float(len(c[0]["content"]) % 3) for c in completions]
-
-
 def _grpo(mini_model, out, **kw):
     cfg = config.make_config("grpo", "smoke", output_dir=str(out), model=str(mini_model), max_steps=4, save_steps=2,
                              load_in_4bit=False, lora_r=4, lora_alpha=8, **kw)
     lm, tok = modeling.load_policy(cfg.model, load_in_4bit=False, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha)
-    trainer = training.grpo_trainer(lm, tok, _data(), [_varied_reward, rewards.math_reward], cfg)
+    trainer = training.grpo_trainer(lm, tok, _data(), [wiggly_reward, rewards.math_reward], cfg)
     return cfg, trainer
 
 
