@@ -156,14 +156,15 @@ DEFAULTS: dict[str, dict[str, dict]] = {
     "grpo": {
         "smoke": dict(num_generations=4, max_completion_length=40),
         "cpu": dict(learning_rate=2e-4, max_steps=100, batch_size=64, num_generations=8, n_train=4000,
-                    n_eval=300, max_completion_length=48, save_steps=25),
+                    n_eval=300, max_completion_length=48, save_steps=25,
+                    load_in_4bit=False),  # re-quantizing 01's merged model loses part of SFT (01_sft, section 7)
         "gpu": dict(learning_rate=1e-5, max_steps=200, batch_size=16, grad_accum=4, num_generations=8,
                     n_train=2000, n_eval=300, max_completion_length=384, save_steps=25, beta=0.0),
     },
     "dpo": {
         "smoke": dict(beta=0.1, max_completion_length=40, learning_rate=2e-4),
         "cpu": dict(learning_rate=1e-4, max_steps=150, batch_size=16, beta=0.1, n_train=1000, n_eval=300,
-                    max_completion_length=48, save_steps=50),
+                    max_completion_length=48, save_steps=50, load_in_4bit=False),  # as grpo's cpu default
         "gpu": dict(learning_rate=5e-6, max_steps=300, batch_size=4, grad_accum=4, beta=0.1, n_train=5000,
                     task="ultrafeedback", max_completion_length=384, max_prompt_length=512, save_steps=100),
     },

@@ -14,6 +14,10 @@ from pathlib import Path
 from rlkit.config import RunConfig, make_config
 
 IGNORE_INDEX = -100  # label value that cross-entropy skips
+# Share of the offline arithmetic rows whose SFT solution is one line ("4 - 1 - 7 = -4", the answer
+# worked out in the head) instead of step by step. Real SFT data mixes both habits; so does 01's, and
+# the SFT model keeps both: the RL lessons then measure which one the task's reward favours.
+ONE_LINE_FRACTION = 0.5
 
 
 def completion_mask(tokenizer, prompt: list[dict], completion: list[dict]) -> dict:
@@ -34,17 +38,38 @@ def masked_labels(input_ids: list[int], mask: list[int]) -> list[int]:
     return [tok if keep else IGNORE_INDEX for tok, keep in zip(input_ids, mask)]
 
 
-def sft_mix(task: str, n_train: int, n_eval: int, seed: int, instruct_fraction: float = 0.2):
+def one_line(row: dict) -> dict:
+    """An arithmetic row whose solution skips the steps: ``<think>4 - 1 - 7 = -4</think>``."""
+    from rlkit.data import question_of, tagged
+
+    expression = question_of(row).rsplit(":", 1)[-1].strip().rstrip("=").strip()
+    return {**row, "completion": [{"role": "assistant", "content": tagged(f"{expression} = {row['answer']}",
+                                                                          row["answer"])}]}
+
+
+def sft_mix(task: str, n_train: int, n_eval: int, seed: int, instruct_fraction: float = 0.2,
+            one_line_fraction: float = ONE_LINE_FRACTION):
     """``(train, held_out)``: the task's rows mixed with instruction rows, and the task's held-out rows.
 
     Instruction rows are the kit's generated ones offline and smol-smoltalk on the hub (as in P1).
+    On the offline ``arithmetic`` task, ``one_line_fraction`` of the rows (chosen by ``seed``) show
+    the answer in one line instead of step by step (:func:`one_line`).
     """
-    from datasets import concatenate_datasets
+    import random
+
+    from datasets import Dataset, concatenate_datasets
 
     from rlkit.data import get_task
+    from rlkit.errors import RlkitError
     from rlkit.hub import load_splits
 
+    if not 0.0 <= one_line_fraction <= 1.0:
+        raise RlkitError(f"ONE_LINE_FRACTION={one_line_fraction} must be between 0 and 1.")
     train, held_out = load_splits(task, n_train, n_eval, seed)
+    if task == "arithmetic" and one_line_fraction:
+        rng = random.Random(seed)
+        picked = set(rng.sample(range(len(train)), round(len(train) * one_line_fraction)))
+        train = Dataset.from_list([one_line(row) if i in picked else row for i, row in enumerate(train)])
     columns = ["prompt", "completion"]
     n_instruct = int(n_train * instruct_fraction)
     instruct_task = "instruct" if get_task(task).offline else "smoltalk"
@@ -56,7 +81,8 @@ def sft_mix(task: str, n_train: int, n_eval: int, seed: int, instruct_fraction: 
 
 def warm_start_config(profile: str, output_dir: str, seed: int = 0) -> RunConfig:
     """The settings 01_sft uses by default in ``profile``: one place, so 03 builds the same model."""
-    return make_config("sft", profile, output_dir=output_dir, seed=seed)
+    return make_config("sft", profile, output_dir=output_dir, seed=seed,
+                       extra={"one_line_fraction": ONE_LINE_FRACTION})
 
 
 def build_sft_model(cfg: RunConfig) -> Path:
@@ -65,7 +91,8 @@ def build_sft_model(cfg: RunConfig) -> Path:
 
     t0 = time.time()
     runtime.seed_everything(cfg.seed)  # as 01_sft's setup call does: same LoRA init, same data order
-    train, _ = sft_mix(cfg.task, cfg.n_train, 1, cfg.seed)
+    train, _ = sft_mix(cfg.task, cfg.n_train, 1, cfg.seed,
+                       one_line_fraction=cfg.extra.get("one_line_fraction", ONE_LINE_FRACTION))
     lm, tok = modeling.load_policy(cfg.model, load_in_4bit=cfg.load_in_4bit, lora_r=cfg.lora_r,
                                    lora_alpha=cfg.lora_alpha)
     trainer = training.sft_trainer(lm, tok, train, cfg)
