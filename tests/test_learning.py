@@ -27,18 +27,19 @@ def _run(name: str, out: Path, **parameters) -> dict:
     return json.loads((out / name / "metrics.json").read_text())
 
 
-@pytest.mark.slow
-def test_sft_raises_held_out_accuracy_by_020(outputs):
-    metrics = _run("01_sft", outputs)
-    print(metrics)
-    assert metrics["profile"] == "cpu" and metrics["n_eval"] >= 200
-    assert metrics["after"] - metrics["before"] >= 0.20
+# (notebook, held-out gain its cpu run must reach). 01 runs first: 02 and 03 start from its model.
+TARGETS = [("01_sft", 0.20), ("03_grpo", 0.05), ("02_dpo", 0.10)]
 
 
 @pytest.mark.slow
-def test_grpo_raises_held_out_accuracy_by_005(outputs):
-    """The main job's check, starting from the model the SFT check above saved (built in place if missing)."""
-    metrics = _run("03_grpo", outputs, SFT_DIR=str(outputs / "01_sft"))
+@pytest.mark.parametrize(("name", "min_gain"), TARGETS, ids=[name for name, _ in TARGETS])
+def test_cpu_run_raises_held_out_metric(outputs, name, min_gain):
+    extra = {} if name == "01_sft" else {"SFT_DIR": str(outputs / "01_sft")}  # built in place if 01 failed
+    metrics = _run(name, outputs, **extra)
     print(metrics)
     assert metrics["profile"] == "cpu" and metrics["n_eval"] >= 200
-    assert metrics["after"] - metrics["before"] >= 0.05
+    assert metrics["after"] - metrics["before"] >= min_gain
+
+
+# Not yet here: 04_rloo's cpu check. Its notebook asserts a 0.10 win-rate gain, which it does not reach
+# reliably yet (see the README's lesson table); a check known to fail would only turn CI red.
