@@ -246,6 +246,11 @@ def question_of(row: dict) -> str:
     return row["prompt"][-1]["content"]
 
 
+def arithmetic_expression(row: dict) -> str:
+    """The expression of an ``arithmetic`` row's question: ``"... problem: 4 - 1 - 7 ="`` -> ``"4 - 1 - 7"``."""
+    return question_of(row).rsplit(":", 1)[-1].strip().rstrip("=").strip()
+
+
 def generate_rows(task: str, n: int, seed: int, held_out: bool) -> list[dict]:
     """``n`` distinct rows of an offline task from one side of the held-out split."""
     spec = get_task(task)

@@ -497,8 +497,9 @@ def arithmetic_habits(rows, result: EvalResult) -> dict[str, float | int]:
     01's SFT mix teaches two habits (:data:`rlkit.sft.ONE_LINE_FRACTION`): the answer in one line, or
     step by step (more than one line inside ``<think>``). 02 and 03 report this before and after.
     """
-    expressions = [row["prompt"][-1]["content"].rsplit(":", 1)[-1] for row in rows]
-    multi = [i for i, e in enumerate(expressions) if e.count(" + ") + e.count(" - ") >= 2]
+    from rlkit.data import arithmetic_expression
+
+    multi = [i for i, row in enumerate(rows) if len(arithmetic_expression(row).split()) >= 5]  # a op b op c ...
     steps = ["\n" in result.completions[i][0].split("<think>")[-1].split("</think>")[0] for i in multi]
     right = [result.rewards[i][0] == 1.0 for i in multi]
     n_steps = sum(steps)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from rlkit.config import RunConfig, make_config
+from rlkit.errors import RlkitError
 
 IGNORE_INDEX = -100  # label value that cross-entropy skips
 # Share of the offline arithmetic rows whose SFT solution is one line ("4 - 1 - 7 = -4", the answer
@@ -40,9 +41,9 @@ def masked_labels(input_ids: list[int], mask: list[int]) -> list[int]:
 
 def one_line(row: dict) -> dict:
     """An arithmetic row whose solution skips the steps: ``<think>4 - 1 - 7 = -4</think>``."""
-    from rlkit.data import question_of, tagged
+    from rlkit.data import arithmetic_expression, tagged
 
-    expression = question_of(row).rsplit(":", 1)[-1].strip().rstrip("=").strip()
+    expression = arithmetic_expression(row)
     return {**row, "completion": [{"role": "assistant", "content": tagged(f"{expression} = {row['answer']}",
                                                                           row["answer"])}]}
 
@@ -60,7 +61,6 @@ def sft_mix(task: str, n_train: int, n_eval: int, seed: int, instruct_fraction: 
     from datasets import Dataset, concatenate_datasets
 
     from rlkit.data import get_task
-    from rlkit.errors import RlkitError
     from rlkit.hub import load_splits
 
     if not 0.0 <= one_line_fraction <= 1.0:
