@@ -169,17 +169,18 @@ DEFAULTS: dict[str, dict[str, dict]] = {
                     task="ultrafeedback", max_completion_length=384, max_prompt_length=512, save_steps=100),
     },
     "reward": {  # the Bradley-Terry reward model 04_rloo trains: a full fine-tune of a small encoder
-        "smoke": dict(model="offline:minilm", task="instruct", lora_r=0, load_in_4bit=False, learning_rate=1e-4),
-        "cpu": dict(model="offline:minilm", task="instruct", lora_r=0, load_in_4bit=False, learning_rate=1e-4,
-                    max_steps=150, batch_size=32, n_train=3000, n_eval=300, save_steps=50),
+        # offline, n_train / n_eval count prompts; each gives at most one pair (04_rloo, section 1)
+        "smoke": dict(model="offline:minilm", task="arithmetic", lora_r=0, load_in_4bit=False, learning_rate=1e-4),
+        "cpu": dict(model="offline:minilm", task="arithmetic", lora_r=0, load_in_4bit=False, learning_rate=1e-4,
+                    max_steps=150, batch_size=32, n_train=1500, n_eval=300, save_steps=50),
         "gpu": dict(model="microsoft/deberta-v3-base", task="ultrafeedback", lora_r=0, load_in_4bit=False,
                     learning_rate=2e-5, max_steps=600, batch_size=16, n_train=20000, n_eval=1000, save_steps=200,
                     max_completion_length=512),
     },
     "rloo": {
-        "smoke": dict(task="instruct", num_generations=4, max_completion_length=32, learning_rate=2e-4),
-        "cpu": dict(task="instruct", learning_rate=2e-4, max_steps=150, batch_size=32, num_generations=4,
-                    n_train=2000, n_eval=300, max_completion_length=32, save_steps=50, beta=0.05,
+        "smoke": dict(task="arithmetic", num_generations=4, max_completion_length=40, learning_rate=2e-4),
+        "cpu": dict(task="arithmetic", learning_rate=2e-4, max_steps=150, batch_size=32, num_generations=4,
+                    n_train=2000, n_eval=300, max_completion_length=48, save_steps=50, beta=0.05,
                     load_in_4bit=False),  # re-quantizing 01's merged model loses part of SFT (01_sft, section 7)
         "gpu": dict(learning_rate=1e-5, max_steps=200, batch_size=16, grad_accum=4, num_generations=4, n_train=5000,
                     task="ultrafeedback", max_completion_length=256, beta=0.05, save_steps=50),

@@ -112,6 +112,35 @@ def gold_pairs(rows, completions: list[list[str]], scores: list[list[float]], se
     return pairs
 
 
+def sample_verifier_pairs(model, tokenizer, rows, verifier, *, n_samples: int, max_new_tokens: int,
+                          batch_size: int = 32, seed: int = 0, temperature: float = 1.0,
+                          gold_when_all_wrong: bool = False) -> list[dict]:
+    """Sample ``n_samples`` completions per row, score them with ``verifier``, and pair them (P2's rule).
+
+    Prints how many prompts were all correct, all wrong or mixed. With ``gold_when_all_wrong`` a prompt
+    whose samples are all wrong still gives a pair: its gold completion vs one of its samples
+    (:func:`gold_pairs`), so hard prompts are not lost from the data.
+    """
+    from rlkit.evaluation import generate, score_completions
+
+    gens = generate(model, tokenizer, rows["prompt"], max_new_tokens=max_new_tokens, temperature=temperature,
+                    num_samples=n_samples, batch_size=batch_size, seed=seed, desc="sampling pairs")
+    scores = score_completions(rows, gens.texts, verifier, n_samples)
+    n_right = [sum(s >= 1.0 for s in row) for row in scores]
+    pairs = verifier_pairs(list(rows), gens.texts, scores, seed=seed)
+    line = (f"{len(rows)} prompts x {n_samples} samples: all correct {sum(n == n_samples for n in n_right)}, "
+            f"all wrong {sum(n == 0 for n in n_right)}, mixed {sum(0 < n < n_samples for n in n_right)} "
+            f"-> {len(pairs)} pairs (correct vs incorrect sample)")
+    if gold_when_all_wrong:
+        wrong = [i for i, n in enumerate(n_right) if n == 0]
+        extra = gold_pairs([rows[i] for i in wrong], [gens.texts[i] for i in wrong], [scores[i] for i in wrong],
+                           seed=seed)
+        pairs += extra
+        line += f" + {len(extra)} (gold vs incorrect sample)"
+    print(line)
+    return pairs
+
+
 def best_worst_pairs(rows, completions: list[list[str]], scores: list[list[float]]) -> list[dict]:
     """P2's rule for non-verifiable tasks: the highest- vs the lowest-scored sample (by a reward model).
 

@@ -127,6 +127,22 @@ def test_verifier_pairs_follow_p2s_rule():
     assert [(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in best] == [("q", "r"), ("v", "u")]
 
 
+def test_sampled_verifier_pairs_are_labelled_by_the_verifier(mini_model, capsys):
+    from datasets import Dataset
+
+    from rlkit import data, modeling, rewards
+
+    lm, tok = modeling.load_policy(str(mini_model), lora_r=0)
+    rows = Dataset.from_list(data.generate_rows("arithmetic", 6, 1, held_out=False))
+    pairs = dpo.sample_verifier_pairs(lm, tok, rows, rewards.math_reward, n_samples=3, max_new_tokens=12,
+                                      batch_size=6, seed=0, gold_when_all_wrong=True)
+    assert "6 prompts x 3 samples" in capsys.readouterr().out
+    assert pairs, "an untrained model is wrong on every prompt, so each prompt must give a gold pair"
+    for pair in pairs:
+        verdict = rewards.math_reward([pair["chosen"], pair["rejected"]], answer=[pair["answer"]] * 2)
+        assert verdict[0] == 1.0 and verdict[1] != 1.0  # chosen verified right, rejected not
+
+
 def test_bad_preference_datasets_get_errors_that_say_what_to_change():
     from datasets import Dataset
 
