@@ -188,6 +188,16 @@ DEFAULTS: dict[str, dict[str, dict]] = {
 }
 
 
+def profile_path(path: str, profile: str) -> str:
+    """``path`` with ``{profile}`` replaced by the profile that runs, so that runs of different profiles
+    (the tests run every notebook in ``smoke``) never share, or refuse, each other's checkpoints.
+
+    >>> profile_path("outputs/{profile}/03_grpo", "cpu")
+    'outputs/cpu/03_grpo'
+    """
+    return str(path).replace("{profile}", profile)
+
+
 def make_config(method: str, profile: str = "auto", output_dir: str | None = None, **overrides) -> RunConfig:
     """Profile defaults for ``method``, then every override that is not ``None``.
 
@@ -195,6 +205,8 @@ def make_config(method: str, profile: str = "auto", output_dir: str | None = Non
     4
     >>> make_config("grpo", "smoke", num_generations=2, batch_size=6).batch_size
     6
+    >>> make_config("grpo", "smoke", output_dir="outputs/{profile}/03_grpo").output_dir
+    'outputs/smoke/03_grpo'
     """
     if method not in DEFAULTS:
         raise RlkitError(f"Unknown method {method!r}; use one of {tuple(DEFAULTS)}.")
@@ -206,5 +218,5 @@ def make_config(method: str, profile: str = "auto", output_dir: str | None = Non
     values = {**_COMMON[resolved], **DEFAULTS[method][resolved]}
     values.update({k: v for k, v in overrides.items() if v is not None})
     if output_dir is not None:
-        values["output_dir"] = output_dir
+        values["output_dir"] = profile_path(output_dir, resolved)
     return RunConfig(method=method, profile=resolved, profile_reason=reason, **values)

@@ -103,7 +103,11 @@ def build_sft_model(cfg: RunConfig) -> Path:
 
 
 def ensure_sft_model(sft_dir: str, profile: str, seed: int = 0) -> str:
-    """The SFT artefact at ``sft_dir``; if it is missing, build the same warm start there and say so."""
+    """The SFT artefact at ``sft_dir`` (``{profile}`` in it becomes ``profile``); if it is missing, build the
+    same warm start there and say so."""
+    from rlkit.config import profile_path
+
+    sft_dir = profile_path(sft_dir, profile)
     model_dir = Path(sft_dir) / "model"
     if (model_dir / "config.json").exists():
         print(f"Starting from 01_sft's model: {model_dir}")

@@ -108,3 +108,16 @@ def test_missing_column_error_names_the_column():
 def test_unknown_task_lists_the_choices():
     with pytest.raises(RlkitError, match="Offline tasks: .*arithmetic"):
         data.get_task("arithmetics")
+
+
+def test_output_folders_are_per_profile(tmp_path, capsys):
+    """Smoke runs (the tests) and cpu runs in one checkout must not share checkpoints: {profile} in a path."""
+    from rlkit import sft
+
+    assert config.make_config("grpo", "smoke", output_dir="outputs/{profile}/03_grpo").output_dir == "outputs/smoke/03_grpo"
+    assert config.make_config("grpo", "cpu", output_dir="elsewhere/03").output_dir == "elsewhere/03"
+    model = tmp_path / "cpu" / "01_sft" / "model"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    assert sft.ensure_sft_model(str(tmp_path / "{profile}" / "01_sft"), "cpu") == str(model)
+    assert "Starting from 01_sft's model" in capsys.readouterr().out
