@@ -90,9 +90,23 @@ def problems(nb) -> list[str]:
             found.append(f"cell {i}: stored output in a cell tagged '{IGNORE}'")
         if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             found.append(f"cell {i}: a stored error")
-    if not any("parameters" in c.metadata.get("tags", []) for c in nb.cells):
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if not tagged:
         found.append("no cell tagged 'parameters'")
+    for cell in tagged:
+        found += unparsed_parameters(cell)
     return found
+
+
+def unparsed_parameters(cell) -> list[str]:
+    """Assignments in the parameters cell that papermill cannot read (it skips a line with a second '=',
+    so ``-p NAME value`` then warns "unknown parameter" and ``papermill --help-notebook`` omits it)."""
+    from papermill.translators import PythonTranslator
+
+    assigned = re.findall(r"^([A-Za-z_]\w*)\s*=", cell.source, flags=re.M)
+    seen = {p.name for p in PythonTranslator.inspect(cell)}
+    return [f"parameter {name}: papermill cannot parse its line (write its comment without '=')"
+            for name in assigned if name not in seen]
 
 
 def refresh(nb_path: str) -> None:
