@@ -34,10 +34,10 @@ def is_held_out(question: str) -> bool:
     return digest[0] % HELD_OUT_BUCKETS == 0
 
 
-def make_row(task: str, question: str, solution: str, **columns) -> dict:
-    """A row in TRL's conversational prompt/completion format plus reward columns."""
+def make_row(task: str, question: str, gold: str, **columns) -> dict:
+    """A row in TRL's conversational prompt/completion format (``gold``: the assistant's text) plus reward columns."""
     prompt = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]
-    completion = [{"role": "assistant", "content": solution}]
+    completion = [{"role": "assistant", "content": gold}]
     return {"prompt": prompt, "completion": completion, "task": task, **columns}
 
 
@@ -46,7 +46,9 @@ def tagged(think: str, answer: str) -> str:
     return f"<think>{think}</think>\n<answer>{answer}</answer>"
 
 
-# ---------------------------------------------------------------- offline generators (reasoning-gym)
+# ---------------------------------------------------------------- offline task families
+# Each generator takes (seed, levels): ``levels`` is an inclusive (low, high) range of the task's
+# difficulty knob, and every row records its own ``level`` (curricula pick rows by it).
 def _rg_items(name: str, seed: int, **kwargs) -> Iterator[dict]:
     """Endless reasoning-gym items of one dataset.
 
@@ -69,51 +71,117 @@ def _chain_steps(expression: str) -> tuple[list[str], int]:
     return steps, value
 
 
-def _arithmetic(seed: int) -> Iterator[dict]:
-    for item in _rg_items("chain_sum", seed, min_terms=2, max_terms=4, min_digits=1, max_digits=1):
+def _arithmetic(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
+    """Chain sums of one-digit numbers (reasoning-gym ``chain_sum``); level = the number of terms."""
+    low, high = levels
+    for item in _rg_items("chain_sum", seed, min_terms=low, max_terms=high, min_digits=1, max_digits=1):
         steps, value = _chain_steps(item["metadata"]["expression"])
         assert str(value) == item["answer"], (item, value)
         yield make_row("arithmetic", item["question"], tagged("\n".join(steps), item["answer"]),
-                       answer=item["answer"])
+                       answer=item["answer"], level=item["metadata"]["num_terms"])
 
 
-def _basic_arithmetic(seed: int) -> Iterator[dict]:
-    items = _rg_items("basic_arithmetic", seed, min_terms=2, max_terms=3, min_digits=1, max_digits=2,
-                      operators=("+", "-", "*"), allow_parentheses=False, allow_negation=False)
-    for item in items:
-        expr = item["metadata"]["expression"]
-        yield make_row("basic_arithmetic", item["question"], tagged(f"{expr} = {item['answer']}", item["answer"]),
-                       answer=item["answer"])
+def _terse_arithmetic(row: dict) -> dict:
+    """The same arithmetic row answered in one line, the working skipped: ``<think>4 - 1 - 7 = -4</think>``."""
+    expression = question_of(row).rsplit(":", 1)[-1].strip().rstrip("=").strip()
+    return {**row, "completion": [{"role": "assistant", "content": tagged(f"{expression} = {row['answer']}",
+                                                                          row["answer"])}]}
+
+
+def _arithmetic_style(row: dict, text: str) -> str | None:
+    """``"worked"`` when the reasoning has more than one line, else ``"terse"``; None for a two-term problem,
+    where both kinds are the same single line."""
+    if row.get("level", 3) < 3:
+        return None
+    think = text.split("<think>")[-1].split("</think>")[0].strip()
+    return "worked" if "\n" in think else "terse"
 
 
 def countdown_question(numbers: list[int], target: int) -> str:
-    """The Countdown question, one wording for the offline and the hub task."""
-    return (f"Using the numbers {numbers}, create an equation that equals {target}. "
-            "Use each number exactly once with + - * / and parentheses.")
+    """The Countdown question in P3's wording, one wording for the offline and the hub task."""
+    return (f"Using the numbers {list(numbers)}, create an equation that equals {target}. You can use basic "
+            "arithmetic operations (+, -, *, /) and each number can only be used once.")
 
 
-def _countdown(seed: int) -> Iterator[dict]:
-    items = _rg_items("countdown", seed, min_numbers=3, max_numbers=4, min_value=1, max_value=20,
+def expression_steps(expression: str) -> list[str]:
+    """The binary operations of an arithmetic expression in evaluation order, one line each.
+
+    >>> expression_steps("19 + 3 * (9 - 7)")
+    ['9 - 7 = 2', '3 * 2 = 6', '19 + 6 = 25']
+    """
+    import ast
+    from fractions import Fraction
+
+    symbols = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+    steps: list[str] = []
+
+    def value(node) -> Fraction:
+        if isinstance(node, ast.Constant):
+            return Fraction(node.value)
+        left, right, symbol = value(node.left), value(node.right), symbols[type(node.op)]
+        result = left + right if symbol == "+" else left - right if symbol == "-" else (
+            left * right if symbol == "*" else left / right)
+        steps.append(f"{_number(left)} {symbol} {_number(right)} = {_number(result)}")
+        return result
+
+    value(ast.parse(expression, mode="eval").body)
+    return steps
+
+
+def _number(value) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def _countdown(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
+    """reasoning-gym's Countdown numbers and targets (3-4 numbers, targets 10-100 as in P3's test data) in
+    P3's wording; level = how many numbers. The solution works the gold expression out step by step."""
+    low, high = levels
+    items = _rg_items("countdown", seed, min_numbers=low, max_numbers=high, min_value=1, max_value=COUNTDOWN_MAX_VALUE,
                       min_target=10, max_target=100)
     for item in items:
         meta = item["metadata"]
         numbers, target = [int(n) for n in meta["numbers"]], int(meta["target"])
-        question = countdown_question(numbers, target)
-        think = f"{meta['expression']} = {target}"
-        yield make_row("countdown", question, tagged(think, meta["expression"]), numbers=numbers, target=target,
-                       answer=meta["expression"])
+        expression = _plain_expression(meta["expression"])
+        if expression is None:  # reasoning-gym sometimes negates a number ("-10 + ..."): not allowed here
+            continue
+        think = "\n".join(expression_steps(expression))
+        yield make_row("countdown", countdown_question(numbers, target), tagged(think, expression),
+                       numbers=numbers, target=target, answer=expression, level=len(numbers))
 
 
-def _knights_knaves(seed: int) -> Iterator[dict]:
-    for item in _rg_items("knights_knaves", seed, n_people=2, depth_constraint=2, width_constraint=2):
-        yield make_row("knights_knaves", item["question"], tagged("Check each case.", item["answer"]),
-                       answer=item["answer"])
+def _plain_expression(expression: str) -> str | None:
+    """The expression re-spaced (``15*(2 - 1)`` -> ``15 * (2 - 1)``), or None if it negates a number.
+
+    >>> _plain_expression("15*(2 - 1)"), _plain_expression("-1 + (2 + 3)/1")
+    ('15 * (2 - 1)', None)
+    """
+    import ast
+
+    tree = ast.parse(expression, mode="eval")
+    if any(isinstance(node, ast.UnaryOp) for node in ast.walk(tree)):
+        return None
+    return ast.unparse(tree)
 
 
-def _gsm_symbolic(seed: int) -> Iterator[dict]:
-    for item in _rg_items("gsm_symbolic", seed):
-        cot = item["metadata"]["answer_cot"].split("####")[0].strip()
-        yield make_row("gsm_symbolic", item["question"], tagged(cot, item["answer"]), answer=item["answer"])
+PUZZLE_THINK = "Check each clue against the answer."  # puzzles are answered directly (see 01_sft, section 1)
+
+
+def _knights_knaves(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
+    """Knights and knaves in P3's wording (the kit's generator, rlkit.puzzles); level = the number of people."""
+    from rlkit.puzzles import knights_knaves
+
+    for item in knights_knaves(seed, people=levels):
+        yield make_row("knights_knaves", item["question"], tagged(PUZZLE_THINK, item["answer"]),
+                       answer=item["answer"], level=item["level"])
+
+
+def _zebra(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
+    """Logic grid puzzles answered as the full JSON grid (rlkit.puzzles); level = the number of houses."""
+    from rlkit.puzzles import zebra
+
+    for item in zebra(seed, houses=levels, attributes=ZEBRA_ATTRIBUTES):
+        yield make_row("zebra", item["question"], tagged(PUZZLE_THINK, item["solution"]), solution=item["solution"],
+                       level=item["level"])
 
 
 # ---------------------------------------------------------------- offline instruction data (the kit's own)
@@ -145,11 +213,11 @@ def _instruction(rng: random.Random) -> tuple[str, str]:
     return f"Spell the word {word} with dashes between the letters.", "-".join(word)
 
 
-def _instruct(seed: int) -> Iterator[dict]:
+def _instruct(seed: int, levels: tuple[int, int] = (1, 1)) -> Iterator[dict]:
     rng = random.Random(seed)
     while True:
         question, response = _instruction(rng)
-        yield make_row("instruct", question, tagged("Follow the instruction.", response), answer=response)
+        yield make_row("instruct", question, tagged("Follow the instruction.", response), answer=response, level=1)
 
 
 def plausible_mistake(question: str, response: str, rng: random.Random) -> str:
@@ -178,7 +246,7 @@ def plausible_mistake(question: str, response: str, rng: random.Random) -> str:
     return rng.choice(options) if options else response + "s"
 
 
-def _instruct_pairs(seed: int) -> Iterator[dict]:
+def _instruct_pairs(seed: int, levels: tuple[int, int] = (1, 1)) -> Iterator[dict]:
     """Offline instruction preference pairs: the exact response vs a plausible mistake, or (one pair in
     four) vs the response to another instruction, so a reward model learns that the answer must fit
     the question, not only look like an answer."""
@@ -198,37 +266,80 @@ def _instruct_pairs(seed: int) -> Iterator[dict]:
 # ---------------------------------------------------------------- the registry
 @dataclass(frozen=True)
 class Task:
-    """A task: where its rows come from and which reward checks them."""
+    """A task: where its rows come from, which reward checks them, and its difficulty knob.
+
+    Offline tasks are generated: ``generate(seed, levels)`` yields endless rows whose ``level`` lies
+    in the inclusive range ``levels``; ``default_levels`` is the testbed's choice (calibrated so that
+    01's SFT model leaves RL room, 01_sft section 8) and ``level_limits`` what the generator supports.
+    """
 
     name: str
     reward: str  # a name in rlkit.rewards.REWARDS
     offline: bool
     description: str
-    generate: Callable[[int], Iterator[dict]] | None = None  # offline: seed -> endless rows
+    family: str = ""  # a key of FAMILIES for the testbed's task families; "" for support data
+    generate: Callable[[int, tuple[int, int]], Iterator[dict]] | None = None
     hub_id: str | None = None
+    level: str = ""  # what the difficulty level counts
+    default_levels: tuple[int, int] = (1, 1)
+    level_limits: tuple[int, int] = (1, 1)
+    completion_tokens: int = 64  # offline: new-token budget a solution needs (the tiny model's tokenizer)
+    # Offline SFT data mixes two kinds of demonstrations, as scraped data does (01_sft, section 1): worked
+    # solutions and terse ones that skip the working. ``terse`` rewrites a row into the terse kind;
+    # ``style`` tells which kind a completion is (02-04 report how training moved the model between them).
+    terse: Callable[[dict], dict] | None = None
+    style: Callable[[dict, str], str | None] | None = None
 
+
+COUNTDOWN_MAX_VALUE = 20  # numbers 1..20 (P3's data draws them up to 99; small ones suit the tiny model)
+ZEBRA_ATTRIBUTES = (2, 3)  # categories per zebra puzzle
 
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
-        Task("arithmetic", "math", True, "chain sums of 2-4 one-digit numbers (reasoning-gym chain_sum)", _arithmetic),
-        Task("basic_arithmetic", "math", True, "+ - * of 2-3 numbers (reasoning-gym basic_arithmetic)",
-             _basic_arithmetic),
-        Task("countdown", "countdown", True, "reach a target with 3-4 numbers (reasoning-gym countdown)", _countdown),
-        Task("knights_knaves", "knights_knaves", True, "2-person truth-teller puzzles (reasoning-gym)",
-             _knights_knaves),
-        Task("gsm_symbolic", "math", True, "templated grade-school word problems (reasoning-gym)", _gsm_symbolic),
-        Task("instruct", "exact", True, "small verifiable instructions (reverse, sort, upper...)", _instruct),
+        Task("arithmetic", "math", True, "chain sums of one-digit numbers, worked step by step (reasoning-gym "
+             "chain_sum)", "math", _arithmetic, level="terms", default_levels=(2, 5), level_limits=(2, 8),
+             completion_tokens=64, terse=_terse_arithmetic, style=_arithmetic_style),
+        Task("countdown", "countdown", True, "reach a target of 10-100 with 3-4 numbers, P3's wording "
+             "(reasoning-gym countdown)", "math", _countdown, level="numbers", default_levels=(3, 4),
+             level_limits=(2, 6), completion_tokens=72),
+        Task("knights_knaves", "knights_knaves", True, "knights and knaves in P3's wording, all-or-nothing "
+             "(the kit's generator)", "puzzles", _knights_knaves, level="people", default_levels=(2, 4),
+             level_limits=(2, 8), completion_tokens=64),
+        Task("zebra", "zebra", True, "logic grid puzzles answered as a JSON grid, scored by cell accuracy "
+             "(the kit's generator)", "puzzles", _zebra, level="houses", default_levels=(2, 4), level_limits=(2, 5),
+             completion_tokens=112),
+        Task("instruct", "exact", True, "small verifiable instructions (reverse, sort, upper...): SFT data",
+             generate=_instruct),
         Task("instruct_pairs", "exact", True, "instruction preference pairs: exact response vs a plausible mistake",
-             _instruct_pairs),
-        Task("gsm8k", "math", False, "grade-school math word problems", hub_id="openai/gsm8k"),
-        Task("math500", "math", False, "competition math, 500 problems", hub_id="HuggingFaceH4/MATH-500"),
-        Task("countdown_hub", "countdown", False, "Countdown with 3-4 numbers",
+             generate=_instruct_pairs),
+        Task("gsm8k", "math", False, "grade-school math word problems", "math", hub_id="openai/gsm8k"),
+        Task("math500", "math", False, "competition math, 500 problems", "math", hub_id="HuggingFaceH4/MATH-500"),
+        Task("countdown_hub", "countdown", False, "Countdown with 3-4 numbers", "math",
              hub_id="Jiayi-Pan/Countdown-Tasks-3to4"),
         Task("smoltalk", "none", False, "instruction-following chats", hub_id="HuggingFaceTB/smol-smoltalk"),
         Task("ultrafeedback", "none", False, "preference pairs", hub_id="HuggingFaceH4/ultrafeedback_binarized"),
     )
 }
+
+# The testbed's task families (paper P3's domains). Code joins with a sandboxed reward (a later lesson):
+# its offline task registers here like the others, family "code".
+FAMILIES: dict[str, str] = {
+    "math": "verifiable math: arithmetic chains and Countdown",
+    "puzzles": "logic puzzles: knights and knaves, logic grids",
+    "code": "small Python functions judged by tests in the kit's sandbox (not yet offline)",
+}
+
+
+def family_tasks(family: str | None = None, offline: bool = True) -> list[str]:
+    """The testbed's tasks, of one family or of all (offline ones by default).
+
+    >>> family_tasks("puzzles")
+    ['knights_knaves', 'zebra']
+    """
+    if family is not None and family not in FAMILIES:
+        raise RlkitError(f"Unknown family {family!r}; families: {sorted(FAMILIES)}.")
+    return [n for n, t in TASKS.items() if t.family and (family in (None, t.family)) and t.offline == offline]
 
 
 def get_task(name: str) -> Task:
@@ -246,20 +357,31 @@ def question_of(row: dict) -> str:
     return row["prompt"][-1]["content"]
 
 
-def arithmetic_expression(row: dict) -> str:
-    """The expression of an ``arithmetic`` row's question: ``"... problem: 4 - 1 - 7 ="`` -> ``"4 - 1 - 7"``."""
-    return question_of(row).rsplit(":", 1)[-1].strip().rstrip("=").strip()
+def check_levels(task: str, levels: tuple[int, int] | None) -> tuple[int, int]:
+    """The task's default level range, or ``levels`` checked against what its generator supports."""
+    spec = get_task(task)
+    if levels is None:
+        return spec.default_levels
+    try:
+        low, high = (int(x) for x in levels)
+    except (TypeError, ValueError):
+        raise RlkitError(f"LEVELS={levels!r} must be an inclusive range (low, high), e.g. {spec.default_levels}.") from None
+    lo, hi = spec.level_limits
+    if not lo <= low <= high <= hi:
+        raise RlkitError(f"LEVELS={tuple(levels)} for {task}: its level counts {spec.level or 'nothing'} and must be "
+                         f"a range within {lo}..{hi} with low <= high, e.g. {spec.default_levels}.")
+    return low, high
 
 
-def generate_rows(task: str, n: int, seed: int, held_out: bool) -> list[dict]:
-    """``n`` distinct rows of an offline task from one side of the held-out split."""
+def generate_rows(task: str, n: int, seed: int, held_out: bool, levels: tuple[int, int] | None = None) -> list[dict]:
+    """``n`` distinct rows of an offline task from one side of the held-out split, with levels in ``levels``."""
     spec = get_task(task)
     if not spec.offline:
         raise RlkitError(f"Task {task!r} comes from the hub ({spec.hub_id}); use load_hub_task().")
     rows, seen = [], set()
     if n <= 0:
         return rows
-    for row in spec.generate(seed):
+    for row in spec.generate(seed, check_levels(task, levels)):
         q = question_of(row)
         if q in seen or is_held_out(q) != held_out:
             continue
@@ -270,7 +392,7 @@ def generate_rows(task: str, n: int, seed: int, held_out: bool) -> list[dict]:
     raise AssertionError("unreachable: generators are endless")
 
 
-def task_splits(task: str, n_train: int, n_eval: int, seed: int = 0):
+def task_splits(task: str, n_train: int, n_eval: int, seed: int = 0, levels: tuple[int, int] | None = None):
     """``(train, held_out)`` as ``datasets.Dataset`` with no question in both.
 
     >>> train, test = task_splits("arithmetic", 20, 5)
@@ -279,8 +401,8 @@ def task_splits(task: str, n_train: int, n_eval: int, seed: int = 0):
     """
     from datasets import Dataset
 
-    train = generate_rows(task, n_train, seed, held_out=False)
-    test = generate_rows(task, n_eval, seed + 1, held_out=True)
+    train = generate_rows(task, n_train, seed, held_out=False, levels=levels)
+    test = generate_rows(task, n_eval, seed + 1, held_out=True, levels=levels)
     return Dataset.from_list(train), Dataset.from_list(test)
 
 

@@ -325,12 +325,13 @@ def load_hub_task(task: str, split: str, n: int | None = None, seed: int = 0) ->
     return map_hub_rows(task, raw, split, n=n, seed=seed)
 
 
-def load_splits(task: str, n_train: int, n_eval: int, seed: int = 0):
-    """``(train, held_out)`` for any registered task: generated offline, or loaded from the hub."""
+def load_splits(task: str, n_train: int, n_eval: int, seed: int = 0, levels: tuple[int, int] | None = None):
+    """``(train, held_out)`` for any registered task: generated offline (``levels``: its difficulty range), or
+    loaded from the hub."""
     from rlkit.data import task_splits
 
     if get_task(task).offline:
-        return task_splits(task, n_train, n_eval, seed)
+        return task_splits(task, n_train, n_eval, seed, levels)
     held_out = load_hub_task(task, "test", n_eval, seed) if n_eval else None
     train = load_hub_task(task, "train", n_train, seed) if task != "math500" else None
     return train, held_out

@@ -125,14 +125,20 @@ def add_lora(lm, *, r: int, alpha: int, dropout: float = 0.0, gradient_checkpoin
 
 
 def load_policy(model: str, *, load_in_4bit: bool = False, lora_r: int = 16, lora_alpha: int = 32,
-                gradient_checkpointing: bool = False, device: str | None = None):
+                gradient_checkpointing: bool = False, device: str | None = None, seed: int | None = None):
     """``(model, tokenizer)`` ready to train: 4-bit base + LoRA, full-precision base + LoRA, or full model.
 
-    ``lora_r=0`` returns the plain model for a full fine-tune.
+    ``lora_r=0`` returns the plain model for a full fine-tune. ``seed`` seeds torch right before the
+    adapters are initialised, so their initial weights do not depend on what ran before (building the
+    tiny model, sampling): the same seed gives the same adapters on every code path.
     """
+    import torch
+
     tokenizer = load_tokenizer(model)
     lm = load_model(model, load_in_4bit=load_in_4bit, device=device)
     if lora_r:
+        if seed is not None:
+            torch.manual_seed(seed)
         lm = add_lora(lm, r=lora_r, alpha=lora_alpha, gradient_checkpointing=gradient_checkpointing)
     elif gradient_checkpointing:
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

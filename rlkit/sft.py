@@ -2,7 +2,8 @@
 
 01_sft builds the completion mask from scratch and shows it equals :func:`completion_mask` and
 what TRL's SFTTrainer computes; later lessons call :func:`ensure_sft_model` to start from 01's
-artefact, or to build the same warm start in place when it is missing.
+artefact, or to build the same warm start in place when it is missing. Both paths go through
+:func:`start`, so the same seed gives bit-identical weights (``tests/test_sft.py`` compares them).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from rlkit.config import RunConfig, make_config
 from rlkit.errors import RlkitError
 
 IGNORE_INDEX = -100  # label value that cross-entropy skips
-# Share of the offline arithmetic rows whose SFT solution is one line ("4 - 1 - 7 = -4", the answer
-# worked out in the head) instead of step by step. Real SFT data mixes both habits; so does 01's, and
-# the SFT model keeps both: the RL lessons then measure which one the task's reward favours.
-ONE_LINE_FRACTION = 0.5
+INSTRUCT_FRACTION = 0.2  # share of instruction rows mixed into SFT (P1 mixes smol-smoltalk into its SFT data)
+# Share of worked solutions among the SFT rows of tasks that have a terse style (data.Task.terse); the rest
+# skip the working. The minority is the reliable kind: RL then has a better behaviour to find and amplify.
+WORKED_FRACTION = 0.3
 
 
 def completion_mask(tokenizer, prompt: list[dict], completion: list[dict]) -> dict:
@@ -39,65 +40,93 @@ def masked_labels(input_ids: list[int], mask: list[int]) -> list[int]:
     return [tok if keep else IGNORE_INDEX for tok, keep in zip(input_ids, mask)]
 
 
-def one_line(row: dict) -> dict:
-    """An arithmetic row whose solution skips the steps: ``<think>4 - 1 - 7 = -4</think>``."""
-    from rlkit.data import arithmetic_expression, tagged
+def warm_start_tasks(task: str) -> list[str]:
+    """The tasks SFT trains on: offline, every task of the testbed's families (one warm start serves every
+    lesson and every family, as one base model would); on the hub, ``task`` itself.
 
-    expression = arithmetic_expression(row)
-    return {**row, "completion": [{"role": "assistant", "content": tagged(f"{expression} = {row['answer']}",
-                                                                          row["answer"])}]}
-
-
-def sft_mix(task: str, n_train: int, n_eval: int, seed: int, instruct_fraction: float = 0.2,
-            one_line_fraction: float = ONE_LINE_FRACTION):
-    """``(train, held_out)``: the task's rows mixed with instruction rows, and the task's held-out rows.
-
-    Instruction rows are the kit's generated ones offline and smol-smoltalk on the hub (as in P1).
-    On the offline ``arithmetic`` task, ``one_line_fraction`` of the rows (chosen by ``seed``) show
-    the answer in one line instead of step by step (:func:`one_line`).
+    >>> warm_start_tasks("arithmetic")
+    ['arithmetic', 'countdown', 'knights_knaves', 'zebra']
     """
+    from rlkit.data import family_tasks, get_task
+
+    return family_tasks() if get_task(task).offline else [task]
+
+
+def with_styles(rows, task: str, worked_fraction: float, seed: int):
+    """``rows`` with all but ``worked_fraction`` of them (chosen by ``seed``) rewritten in the task's terse style."""
     import random
 
-    from datasets import Dataset, concatenate_datasets
+    from datasets import Dataset
+
+    from rlkit.data import get_task
+
+    terse = get_task(task).terse
+    if terse is None or worked_fraction >= 1.0:
+        return rows
+    n_terse = round(len(rows) * (1.0 - worked_fraction))
+    picked = set(random.Random(seed).sample(range(len(rows)), n_terse))
+    return Dataset.from_list([terse(row) if i in picked else row for i, row in enumerate(rows)])
+
+
+def sft_mix(task: str, n_train: int, seed: int, instruct_fraction: float = INSTRUCT_FRACTION,
+            worked_fraction: float = WORKED_FRACTION):
+    """SFT rows (``prompt``/``completion``): ``n_train`` task rows spread evenly over :func:`warm_start_tasks`
+    (worked and terse solutions mixed, :func:`with_styles`), plus ``instruct_fraction`` as many instruction
+    rows (the kit's offline, smol-smoltalk on the hub), shuffled."""
+    from datasets import concatenate_datasets
 
     from rlkit.data import get_task
     from rlkit.hub import load_splits
 
-    if not 0.0 <= one_line_fraction <= 1.0:
-        raise RlkitError(f"ONE_LINE_FRACTION={one_line_fraction} must be between 0 and 1.")
-    train, held_out = load_splits(task, n_train, n_eval, seed)
-    if task == "arithmetic" and one_line_fraction:
-        rng = random.Random(seed)
-        picked = set(rng.sample(range(len(train)), round(len(train) * one_line_fraction)))
-        train = Dataset.from_list([one_line(row) if i in picked else row for i, row in enumerate(train)])
+    if not 0.0 <= instruct_fraction < 1.0:
+        raise RlkitError(f"INSTRUCT_FRACTION={instruct_fraction} must be in [0, 1).")
+    if not 0.0 <= worked_fraction <= 1.0:
+        raise RlkitError(f"WORKED_FRACTION={worked_fraction} must be between 0 and 1.")
     columns = ["prompt", "completion"]
+    tasks = warm_start_tasks(task)
+    parts = [with_styles(load_splits(t, n_train // len(tasks), 0, seed)[0], t, worked_fraction, seed)
+             .select_columns(columns) for t in tasks]
     n_instruct = int(n_train * instruct_fraction)
-    instruct_task = "instruct" if get_task(task).offline else "smoltalk"
-    if task not in ("instruct", "smoltalk") and n_instruct:
-        instruct, _ = load_splits(instruct_task, n_instruct, 0, seed)
-        train = concatenate_datasets([train.select_columns(columns), instruct.select_columns(columns)])
-    return train.select_columns(columns).shuffle(seed=seed), held_out
+    if n_instruct:
+        instruct = "instruct" if get_task(task).offline else "smoltalk"
+        parts.append(load_splits(instruct, n_instruct, 0, seed)[0].select_columns(columns))
+    return concatenate_datasets(parts).shuffle(seed=seed)
+
+
+def held_out_sets(task: str, n_eval: int, seed: int) -> dict:
+    """``{task: held-out Dataset}`` for every task SFT trains on, ``n_eval`` rows each."""
+    from rlkit.hub import load_splits
+
+    return {t: load_splits(t, 0, n_eval, seed)[1] for t in warm_start_tasks(task)}
 
 
 def warm_start_config(profile: str, output_dir: str, seed: int = 0) -> RunConfig:
-    """The settings 01_sft uses by default in ``profile``: one place, so 03 builds the same model."""
-    return make_config("sft", profile, output_dir=output_dir, seed=seed,
-                       extra={"one_line_fraction": ONE_LINE_FRACTION})
+    """The settings 01_sft uses by default in ``profile``: one place, so 02-04 build the same model."""
+    return make_config("sft", profile, output_dir=output_dir, seed=seed)
+
+
+def start(cfg: RunConfig):
+    """``(train_rows, policy, tokenizer)`` for an SFT run: the one code path 01_sft and :func:`build_sft_model`
+    share, so the same seed gives bit-identical weights (LoRA is initialised right after seeding; the
+    trainer seeds data order and everything after)."""
+    from rlkit import modeling
+
+    train = sft_mix(cfg.task, cfg.n_train, cfg.seed, cfg.extra.get("instruct_fraction", INSTRUCT_FRACTION),
+                    cfg.extra.get("worked_fraction", WORKED_FRACTION))
+    policy, tokenizer = modeling.load_policy(cfg.model, load_in_4bit=cfg.load_in_4bit, lora_r=cfg.lora_r,
+                                             lora_alpha=cfg.lora_alpha, seed=cfg.seed)
+    return train, policy, tokenizer
 
 
 def build_sft_model(cfg: RunConfig) -> Path:
     """Run 01_sft's recipe headlessly and save the merged model to ``<output_dir>/model``."""
-    from rlkit import modeling, runtime, training
+    from rlkit import modeling, training
 
     t0 = time.time()
-    runtime.seed_everything(cfg.seed)  # as 01_sft's setup call does: same LoRA init, same data order
-    train, _ = sft_mix(cfg.task, cfg.n_train, 1, cfg.seed,
-                       one_line_fraction=cfg.extra.get("one_line_fraction", ONE_LINE_FRACTION))
-    lm, tok = modeling.load_policy(cfg.model, load_in_4bit=cfg.load_in_4bit, lora_r=cfg.lora_r,
-                                   lora_alpha=cfg.lora_alpha)
-    trainer = training.sft_trainer(lm, tok, train, cfg)
+    train, policy, tokenizer = start(cfg)
+    trainer = training.sft_trainer(policy, tokenizer, train, cfg)
     training.train(trainer, cfg)
-    out = modeling.save_merged(lm, tok, Path(cfg.output_dir) / "model")
+    out = modeling.save_merged(policy, tokenizer, Path(cfg.output_dir) / "model")
     (out / "rlkit_sft.json").write_text(json.dumps({"settings": cfg.as_dict(), "seconds": time.time() - t0}))
     return out
 
@@ -114,5 +143,6 @@ def ensure_sft_model(sft_dir: str, profile: str, seed: int = 0) -> str:
         return str(model_dir)
     cfg = warm_start_config(profile, sft_dir, seed)
     print(f"01_sft's model was not found at {model_dir}: building the same SFT warm start here "
-          f"({cfg.max_steps} steps on {cfg.task}, profile {cfg.profile}). Run 01_sft to see it taught step by step.")
+          f"({cfg.max_steps} steps on {', '.join(warm_start_tasks(cfg.task))}, profile {cfg.profile}, seed {seed}). "
+          "Run 01_sft to see it taught step by step.")
     return str(build_sft_model(cfg))

@@ -6,8 +6,13 @@ start: a few CPU minutes of plain-text pretraining on the offline task corpus. I
 deterministically from :data:`RECIPE` and cached under ``$RLKIT_CACHE`` (default
 ``~/.cache/rlkit``); changing the recipe changes its hash and so rebuilds it.
 
-The pretraining corpus is *plain text* (no chat template, no ``<answer>`` tags): the tiny model is a
-"base" model that knows some arithmetic and English, and 01_sft teaches it to answer in chat form.
+The pretraining corpus is the training side of every offline task family written as worksheets
+(a question, then a worked solution in ``<think>``/``<answer>`` tags, as reasoning traces appear in
+modern pretraining data) plus short ChatML chats of the kit's instruction task. So the tiny model is a
+"base" model that has seen the tags and the chat format, but never a task question inside a chat:
+01_sft teaches it to answer there. Pretraining runs in fp32 on every CPU, so two machines build the
+same model up to floating-point rounding (bf16 autocast would give a different model wherever the
+CPU lacks bf16 instructions, and on such CPUs it is many times slower).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ CHAT_TEMPLATE = (
 
 # Everything that determines the built model. Change any value and the model is rebuilt.
 RECIPE = {
-    "version": 4,
+    "version": 5,
     "seed": 1234,
     "vocab_size": 1024,
     "hidden_size": 128,
@@ -44,10 +49,10 @@ RECIPE = {
     "num_key_value_heads": 2,
     "intermediate_size": 512,
     "max_position_embeddings": 1024,
-    "corpus": {"arithmetic": 30000, "instruct": 6000, "countdown": 1000, "knights_knaves": 300},
-    "seq_len": 128,
-    "batch_size": 32,
-    "steps": 700,
+    "corpus": {"arithmetic": 30000, "countdown": 4000, "knights_knaves": 4000, "zebra": 4000, "instruct": 3000},
+    "seq_len": 512,
+    "batch_size": 8,
+    "steps": 500,
     "learning_rate": 3e-3,
     "warmup_steps": 30,
 }
@@ -69,21 +74,16 @@ def model_dir(recipe: dict = RECIPE) -> Path:
 def _plain_doc(row: dict, rng: random.Random) -> str:
     """A training-side task row as a pretraining document.
 
-    Arithmetic is plain worksheet text (the base model learns to compute, not to answer in chat
-    form); instruction rows are ChatML chats and puzzle rows use <think>/<answer> tags, as real
-    pretraining corpora contain chat transcripts and markup, so those tokens' embeddings get trained.
+    Task rows become worksheets (``Problem: <question>`` then the worked solution with its tags);
+    instruction rows become short ChatML chats, so the base model knows the chat format too.
     """
     from rlkit.data import question_of
 
-    question, answer = question_of(row), row["answer"]
-    solution = row["completion"][0]["content"]
+    question = question_of(row)
     if row["task"] == "instruct":
-        return f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n{answer}<|im_end|>"
-    if row["task"] == "arithmetic":  # the expression alone: the corpus spends its tokens on the steps
-        think = solution.split("<think>")[1].split("</think>")[0]
-        question = question.rsplit(":", 1)[-1].strip()
-        return f"{rng.choice(['Problem:', 'Q:', 'Exercise:'])} {question}\n{think}\nResult: {answer}"
-    return f"Puzzle: {question}\n{solution}"
+        return f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n{row['answer']}<|im_end|>"
+    solution = row["completion"][0]["content"]
+    return f"{rng.choice(['Problem:', 'Q:', 'Exercise:'])} {question}\n{solution}"
 
 
 def build_corpus(recipe: dict = RECIPE) -> list[str]:
@@ -146,34 +146,31 @@ def tiny_config(recipe: dict, tokenizer):
 
 
 def pack(corpus: list[str], tokenizer, seq_len: int):
-    """Concatenate documents separated by <|endoftext|> and cut into (N, seq_len) blocks."""
-    import torch
+    """Whole documents, each ended by <|endoftext|>, packed into ``(N, seq_len)`` blocks, and their labels.
 
-    ids: list[int] = []
-    for doc in corpus:
-        ids.extend(tokenizer(doc)["input_ids"])
-        ids.append(tokenizer.pad_token_id)  # <|endoftext|> ends each document
-    n = len(ids) // seq_len
-    return torch.tensor(ids[: n * seq_len]).view(n, seq_len)
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX); then autocast is ~1.8x faster."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
-
-
-def pretrain(model, blocks, recipe: dict, log_every: int = 50) -> list[float]:
-    """Plain next-token training with AdamW and a cosine schedule; returns the loss curve.
-
-    Matmuls run in bf16 autocast where the CPU supports bf16 natively (weights and optimizer stay fp32).
+    A document never straddles two blocks (a puzzle's answer must be read next to its question), so the
+    end of a block is padding, which the labels mask with -100. Longer documents are cut at ``seq_len``.
     """
     import torch
 
-    use_bf16 = cpu_has_native_bf16()
+    blocks, current = [], []
+    for doc in corpus:
+        ids = tokenizer(doc)["input_ids"][: seq_len - 1] + [tokenizer.pad_token_id]  # <|endoftext|> ends each document
+        if len(current) + len(ids) > seq_len:
+            blocks.append(current)
+            current = []
+        current = current + ids
+    blocks.append(current)
+    input_ids = torch.full((len(blocks), seq_len), tokenizer.pad_token_id)  # (N, seq_len)
+    labels = torch.full((len(blocks), seq_len), -100)  # (N, seq_len): -100 on the padding
+    for i, block in enumerate(blocks):
+        input_ids[i, : len(block)] = labels[i, : len(block)] = torch.tensor(block)
+    return input_ids, labels
+
+
+def pretrain(model, blocks, recipe: dict, log_every: int = 50) -> list[float]:
+    """Plain next-token training in fp32 with AdamW and a cosine schedule; returns the loss curve."""
+    import torch
 
     gen = torch.Generator().manual_seed(recipe["seed"])
     opt = torch.optim.AdamW(model.parameters(), lr=recipe["learning_rate"], weight_decay=0.01, betas=(0.9, 0.95))
@@ -182,10 +179,10 @@ def pretrain(model, blocks, recipe: dict, log_every: int = 50) -> list[float]:
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     model.train()
     losses, t0 = [], time.time()
+    input_ids, labels = blocks
     for step in range(steps):
-        batch = blocks[torch.randint(len(blocks), (recipe["batch_size"],), generator=gen)]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            loss = model(input_ids=batch, labels=batch).loss
+        pick = torch.randint(len(input_ids), (recipe["batch_size"],), generator=gen)
+        loss = model(input_ids=input_ids[pick], labels=labels[pick]).loss  # (B, seq_len) blocks
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step(), sched.step(), opt.zero_grad(set_to_none=True)
@@ -210,7 +207,7 @@ def build(recipe: dict = RECIPE, out_dir: Path | None = None, verbose: bool = Tr
     if verbose:
         n_params = sum(p.numel() for p in model.parameters())
         print(f"Building the offline tiny model ({n_params / 1e6:.1f}M parameters, {len(corpus)} documents, "
-              f"{blocks.numel() / 1e6:.1f}M tokens) into {out_dir}")
+              f"{int((blocks[1] != -100).sum()) / 1e6:.1f}M tokens in {len(blocks[0])} blocks) into {out_dir}")
     losses = pretrain(model, blocks, recipe, log_every=100 if verbose else 0)
     model.generation_config.eos_token_id = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -218,7 +215,6 @@ def build(recipe: dict = RECIPE, out_dir: Path | None = None, verbose: bool = Tr
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     info = {"recipe": recipe, "recipe_hash": recipe_hash(recipe), "final_loss": losses[-1],
-            "bf16_autocast": cpu_has_native_bf16(),
             "build_seconds": round(time.time() - t0, 1)}
     (tmp / "rlkit_recipe.json").write_text(json.dumps(info, indent=2))
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,10 @@ def test_bad_settings_say_what_to_change(override, message):
         config.make_config("sft", "smoke", **override)
 
 
-@pytest.mark.parametrize("task", ["arithmetic", "basic_arithmetic", "countdown", "knights_knaves", "instruct"])
+OFFLINE = ["arithmetic", "countdown", "knights_knaves", "zebra", "instruct"]
+
+
+@pytest.mark.parametrize("task", OFFLINE)
 def test_offline_task_splits_are_disjoint_and_trl_shaped(task):
     train, test = data.task_splits(task, 40, 10, seed=3)
     assert len(train) == 40 and len(test) == 10
@@ -72,8 +75,8 @@ def test_offline_task_splits_are_disjoint_and_trl_shaped(task):
     row = train[0]
     assert [m["role"] for m in row["prompt"]] == ["system", "user"]
     assert row["completion"][0]["role"] == "assistant"
-    needed = {"countdown": ("numbers", "target")}.get(task, ("answer",))
-    assert all(c in row for c in needed)
+    needed = {"countdown": ("numbers", "target"), "zebra": ("solution",)}.get(task, ("answer",))
+    assert all(c in row for c in needed) and "level" in row
 
 
 def test_countdown_rows_have_int_numbers_and_target():
@@ -84,11 +87,42 @@ def test_countdown_rows_have_int_numbers_and_target():
 def test_gold_solutions_score_one_with_the_task_reward():
     from rlkit.rewards import get_reward
 
-    for task in ["arithmetic", "basic_arithmetic", "countdown", "knights_knaves"]:
+    for task in data.family_tasks():
         rows = data.generate_rows(task, 20, seed=1, held_out=True)
         reward = get_reward(data.get_task(task).reward)
         columns = {k: [r[k] for r in rows] for k in rows[0] if k not in ("prompt", "completion", "task")}
         assert reward([r["completion"] for r in rows], **columns) == [1.0] * 20, task
+
+
+def test_families_and_levels():
+    assert data.family_tasks() == ["arithmetic", "countdown", "knights_knaves", "zebra"]
+    assert data.family_tasks("math") == ["arithmetic", "countdown"] and data.family_tasks("code") == []
+    for task in data.family_tasks():
+        spec = data.get_task(task)
+        low, high = spec.default_levels
+        rows = data.generate_rows(task, 30, seed=2, held_out=False)
+        assert {r["level"] for r in rows} <= set(range(low, high + 1)), task
+        hard = data.generate_rows(task, 5, seed=2, held_out=False, levels=(high, high))
+        assert {r["level"] for r in hard} == {high}, task
+
+
+@pytest.mark.parametrize("levels, message", [((1, 3), "within 2..8"), ((5, 3), "low <= high"), ("hard", "range")])
+def test_bad_levels_say_what_to_change(levels, message):
+    with pytest.raises(RlkitError, match=message):
+        data.generate_rows("arithmetic", 1, seed=0, held_out=False, levels=levels)
+
+
+def test_countdown_gold_expressions_use_every_number_once_without_negation():
+    from rlkit.rewards import countdown_value
+
+    for row in data.generate_rows("countdown", 200, seed=4, held_out=False):
+        assert "-" not in row["answer"].split()[0] and countdown_value(row["answer"], row["numbers"], row["target"])
+        assert 10 <= row["target"] <= 100 and len(row["numbers"]) == row["level"]
+
+
+def test_expression_steps_follow_precedence():
+    assert data.expression_steps("2 * (3 - 3) + 5") == ["3 - 3 = 0", "2 * 0 = 0", "0 + 5 = 5"]
+    assert data.expression_steps("(7 + 8) / 5 * 4") == ["7 + 8 = 15", "15 / 5 = 3", "3 * 4 = 12"]
 
 
 def test_seeds_give_different_data():

@@ -1,0 +1,484 @@
+"""Offline logic puzzles worded and answered as in P3 (arXiv 2507.17512, "Can one domain help others?").
+
+Two endless, seeded generators (pure Python plus numpy, no downloads):
+
+``knights_knaves(seed, people=(2, 4))``
+    Knights-and-knaves quizzes in the wording of the K&K data P3 uses (from Logic-RL): every
+    inhabitant makes one statement, either an atomic claim ("Logan is a knave", "Henry is not a
+    knight") or two atomic claims joined by "and", "or", "If ... then ..." or "... if and only if
+    ...". Statements are drawn at random and a quiz is kept only when exactly one assignment of roles
+    is consistent (brute force over all ``2**n`` assignments). The answer is P3's numbered list,
+    ``"(1) Aurora is a knight\\n(2) Logan is a knave"``, scored by ``rewards.knights_knaves_reward``.
+
+``zebra(seed, houses=(2, 4), attributes=(2, 3))``
+    Logic grid puzzles: houses 1..N from left to right, each with one value of every category
+    (Name, Color, ...), every value used once. Random true clues are added until the grid is the
+    only one that satisfies them, then every clue whose removal keeps the grid unique is dropped, so
+    each puzzle is minimal. The answer is the full grid as JSON, scored cell by cell by
+    ``rewards.zebra_reward``.
+
+Items are plain dicts (see each generator); ``level`` is the number of people or houses.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from collections.abc import Iterator
+from functools import cache
+
+import numpy as np
+
+__all__ = ["KK_NAMES", "ZEBRA_CATEGORIES", "knights_knaves", "zebra"]
+
+# --------------------------------------------------------------------------
+# Knights and knaves
+# --------------------------------------------------------------------------
+
+KK_NAMES: tuple[str, ...] = (
+    "Aurora", "Logan", "Henry", "Zoey", "Oliver", "Noah", "Ethan", "Mason", "Luke", "Emma",
+    "Mia", "Liam", "Ava", "Lily", "Jack", "Owen", "Ella", "Grace", "Chloe", "Leo",
+    "Sofia", "James", "Ruby", "Sam", "Max", "Jacob", "Lucas", "Nora", "Hazel", "Ivy",
+    "Alex", "Ben", "Zara", "Anna", "Kate", "Ryan", "Sara", "Eric", "Rose", "Paul",
+)  # fmt: skip
+KK_PEOPLE_SUPPORT = (2, 8)
+
+# An atom is (kind, person index). It is true when the person's role "is knight" equals this flag.
+_ATOM_TRUE_FOR_KNIGHT = {"knight": True, "knave": False, "not knight": False, "not knave": True}
+_ATOM_TEXT = {
+    "knight": "is a knight",
+    "knave": "is a knave",
+    "not knight": "is not a knight",
+    "not knave": "is not a knave",
+}
+_KK_OPERATORS = ("is", "and", "or", "if", "iff")
+_KK_OPERATOR_WEIGHTS = (4, 2, 2, 1, 1)  # "is": one atomic claim; the others join two atoms
+
+# Ways of reporting a statement: quoted ("{claim}" as written) or reported speech ("... that {claim}.").
+_QUOTED_FRAMES = (
+    'According to {speaker}, "{claim}".',
+    '{speaker} remarked, "{claim}".',
+    '{speaker} stated, "{claim}".',
+    '"{claim}," {speaker} declared.',
+    'In {speaker}\'s words: "{claim}".',
+    '{speaker} was heard saying, "{claim}".',
+)
+_REPORTED_FRAMES = (
+    "{speaker} expressed that {claim}.",
+    "{speaker} said that {claim}.",
+    "{speaker} told you that {claim}.",
+)
+
+Atom = tuple[str, int]
+Claim = tuple[str, Atom, "Atom | None"]
+
+
+def _atom_value(atom: Atom, roles: tuple[bool, ...]) -> bool:
+    """Truth of an atomic claim when ``roles[i]`` is True for knights.
+
+    >>> _atom_value(("not knave", 0), (True,)), _atom_value(("knave", 0), (True,))
+    (True, False)
+    """
+    kind, person = atom
+    return roles[person] == _ATOM_TRUE_FOR_KNIGHT[kind]
+
+
+def _claim_value(claim: Claim, roles: tuple[bool, ...]) -> bool:
+    """Truth of a claim ``(operator, atom, atom or None)`` under ``roles``.
+
+    >>> _claim_value(("if", ("knave", 0), ("knight", 1)), (True, False))
+    True
+    """
+    operator, left, right = claim
+    x = _atom_value(left, roles)
+    if operator == "is":
+        return x
+    y = _atom_value(right, roles)
+    return {"and": x and y, "or": x or y, "if": (not x) or y, "iff": x == y}[operator]
+
+
+def _consistent_roles(claims: list[Claim]) -> list[tuple[bool, ...]]:
+    """Every role assignment under which knights' claims are true and knaves' claims false.
+
+    >>> _consistent_roles([("is", ("knave", 1), None), ("is", ("knave", 0), None)])
+    [(True, False), (False, True)]
+    """
+    return [
+        roles
+        for roles in itertools.product((True, False), repeat=len(claims))
+        if all(roles[speaker] == _claim_value(claim, roles) for speaker, claim in enumerate(claims))
+    ]
+
+
+def _random_claim(rng: random.Random, n_people: int) -> Claim:
+    """One random claim: an atom, or two different atoms joined by an operator."""
+    operator = rng.choices(_KK_OPERATORS, weights=_KK_OPERATOR_WEIGHTS)[0]
+    kinds = tuple(_ATOM_TEXT)
+    left = (rng.choice(kinds), rng.randrange(n_people))
+    if operator == "is":
+        return (operator, left, None)
+    right = left
+    while right == left:
+        right = (rng.choice(kinds), rng.randrange(n_people))
+    return (operator, left, right)
+
+
+def _claim_text(claim: Claim, names: list[str]) -> str:
+    """English for a claim, as spoken (a conditional starts with a capital "If").
+
+    >>> _claim_text(("iff", ("knave", 0), ("not knight", 1)), ["Zoey", "Luke"])
+    'Zoey is a knave if and only if Luke is not a knight'
+    """
+    operator, left, right = claim
+    x = f"{names[left[1]]} {_ATOM_TEXT[left[0]]}"
+    if operator == "is":
+        return x
+    y = f"{names[right[1]]} {_ATOM_TEXT[right[0]]}"
+    if operator == "if":
+        return f"If {x} then {y}"
+    if operator == "iff":
+        return f"{x} if and only if {y}"
+    return f"{x} {operator} {y}"
+
+
+def _statement_text(rng: random.Random, speaker: str, claim: str) -> str:
+    """One sentence reporting ``speaker``'s claim in a randomly chosen frame."""
+    frames = _QUOTED_FRAMES + _REPORTED_FRAMES
+    frame = frames[rng.randrange(len(frames))]
+    if frame in _REPORTED_FRAMES and claim.startswith("If "):
+        claim = "i" + claim[1:]
+    return frame.format(speaker=speaker, claim=claim)
+
+
+def _name_list(names: list[str]) -> str:
+    """``"Zoey and Oliver"`` for two people, ``"A, B, and C"`` for more (K&K's Oxford comma).
+
+    >>> _name_list(["Zoey", "Oliver"]), _name_list(["A", "B", "C"])
+    ('Zoey and Oliver', 'A, B, and C')
+    """
+    if len(names) == 2:
+        return f"{names[0]} and {names[1]}"
+    return ", ".join(names[:-1]) + f", and {names[-1]}"
+
+
+def _unique_claims(rng: random.Random, n_people: int) -> tuple[list[Claim], tuple[bool, ...]]:
+    """Draw one claim per person until exactly one role assignment is consistent."""
+    while True:
+        claims = [_random_claim(rng, n_people) for _ in range(n_people)]
+        solutions = _consistent_roles(claims)
+        if len(solutions) == 1:
+            return claims, solutions[0]
+
+
+def _kk_item(rng: random.Random, n_people: int) -> dict:
+    """One knights-and-knaves puzzle with ``n_people`` inhabitants."""
+    names = rng.sample(KK_NAMES, n_people)
+    claims, solution = _unique_claims(rng, n_people)
+    roles = ["knight" if is_knight else "knave" for is_knight in solution]
+    texts = [_claim_text(claim, names) for claim in claims]
+    statements = " ".join(_statement_text(rng, name, text) for name, text in zip(names, texts))
+    question = (
+        "A very special island is inhabited only by knights and knaves. Knights always tell the truth, and "
+        f"knaves always lie. You meet {n_people} inhabitants: {_name_list(names)}. {statements} "
+        "So who is a knight and who is a knave?"
+    )
+    answer = "\n".join(f"({i}) {name} is a {role}" for i, (name, role) in enumerate(zip(names, roles), start=1))
+    think = "\n".join(
+        f'{name} is a {role}: "{text}" is {"true" if role == "knight" else "false"}.'
+        for name, role, text in zip(names, roles, texts)
+    )
+    return {"question": question, "answer": answer, "names": names, "roles": roles, "think": think, "level": n_people}
+
+
+def _check_range(name: str, bounds: tuple[int, int], support: tuple[int, int]) -> tuple[int, int]:
+    """Validate an inclusive ``(low, high)`` range against the supported one.
+
+    >>> _check_range("people", (2, 9), (2, 8))
+    Traceback (most recent call last):
+    ...
+    ValueError: people must be an inclusive range (low, high) within 2..8, got (2, 9)
+    """
+    low, high = (int(b) for b in bounds)
+    if not support[0] <= low <= high <= support[1]:
+        raise ValueError(f"{name} must be an inclusive range (low, high) within {support[0]}..{support[1]}, "
+                         f"got {tuple(bounds)}")
+    return low, high
+
+
+def knights_knaves(seed: int, people: tuple[int, int] = (2, 4)) -> Iterator[dict]:
+    """Endless knights-and-knaves puzzles; each has between ``people[0]`` and ``people[1]`` inhabitants.
+
+    Items: ``question`` (the quiz), ``answer`` (``"(1) Zoey is a knight\\n(2) ..."``), ``names``,
+    ``roles`` (``"knight"``/``"knave"`` per name), ``think`` (one check per speaker), ``level``
+    (the number of people). The same seed always gives the same stream.
+
+    >>> item = next(knights_knaves(0, people=(2, 2)))
+    >>> item["level"], item["answer"].count("\\n") + 1, item["question"].endswith("who is a knave?")
+    (2, 2, True)
+    """
+    low, high = _check_range("people", people, KK_PEOPLE_SUPPORT)
+    rng = random.Random(seed)
+    while True:
+        yield _kk_item(rng, rng.randint(low, high))
+
+
+# --------------------------------------------------------------------------
+# Logic grid (zebra) puzzles
+# --------------------------------------------------------------------------
+
+ZEBRA_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "Name": ("Alice", "Bob", "Carol", "Dave", "Eve", "Frank", "Grace"),
+    "Color": ("red", "green", "blue", "yellow", "white", "black", "pink"),
+    "Pet": ("cat", "dog", "fish", "bird", "horse", "rabbit", "hamster"),
+    "Drink": ("tea", "coffee", "milk", "juice", "water", "soda", "cocoa"),
+    "Sport": ("tennis", "golf", "soccer", "hockey", "rugby", "baseball", "cricket"),
+}
+_PHRASES = {
+    "Name": "{}",
+    "Color": "the person in the {} house",
+    "Pet": "the {} owner",
+    "Drink": "the {} drinker",
+    "Sport": "the {} player",
+}
+ZEBRA_HOUSES_SUPPORT, ZEBRA_ATTRIBUTES_SUPPORT = (2, 5), (2, 4)
+_CLUE_KINDS = ("at", "not_at", "same", "next_left", "left", "beside")
+
+# Internally the gold grid puts value v of every category in house v (the names are shuffled
+# instead), so a value is a pair (category, v) and its gold house is v. A clue is
+# (kind, value, house) for "at"/"not_at" and (kind, value, value) otherwise.
+Value = tuple[int, int]
+Clue = tuple[str, Value, "Value | int"]
+
+
+@cache
+def _permutations(n_houses: int) -> np.ndarray:
+    """Array ``(n!, n)``: row p gives the house of each value; row 0 is the identity (the gold grid)."""
+    return np.array(list(itertools.permutations(range(n_houses))), dtype=np.int8)
+
+
+def _relation(kind: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Where house ``x`` and house ``y`` satisfy a two-value clue kind (broadcasting).
+
+    >>> _relation("next_left", np.array([0, 1]), np.array([1, 1])).tolist()
+    [True, False]
+    """
+    if kind == "same":
+        return x == y
+    if kind == "next_left":
+        return x + 1 == y
+    if kind == "left":
+        return x < y
+    return np.abs(x - y) == 1  # beside
+
+
+def _clue_mask(clue: Clue, perms: np.ndarray) -> tuple[tuple[int, ...], np.ndarray]:
+    """The categories a clue constrains and its truth over their permutations.
+
+    One category: a vector over its permutations; two categories ``(a, b)`` with ``a < b``: a matrix
+    indexed ``[perm of a, perm of b]``.
+    """
+    kind, (cat, value), other = clue
+    x = perms[:, value]
+    if kind in ("at", "not_at"):
+        return (cat,), (x == other) if kind == "at" else (x != other)
+    cat2, value2 = other
+    y = perms[:, value2]
+    if cat == cat2:
+        return (cat,), _relation(kind, x, y)
+    matrix = _relation(kind, x[:, None], y[None, :])
+    return ((cat, cat2), matrix) if cat < cat2 else ((cat2, cat), matrix.T)
+
+
+def _constraints(masks: list, n_cats: int, n_perms: int) -> tuple[list[np.ndarray], dict]:
+    """Combine clue masks into per-category domains and per-pair compatibility matrices."""
+    domains = [np.ones(n_perms, dtype=bool) for _ in range(n_cats)]
+    pairs: dict[tuple[int, int], np.ndarray] = {}
+    for cats, mask in masks:
+        if len(cats) == 1:
+            domains[cats[0]] = domains[cats[0]] & mask
+        else:
+            pairs[cats] = pairs[cats] & mask if cats in pairs else mask
+    return domains, pairs
+
+
+def _count_grids(masks: list, n_cats: int, n_perms: int, limit: int = 2) -> int:
+    """Number of grids satisfying all clue masks, counted up to about ``limit`` (then it stops early).
+
+    Backtracks over categories, smallest domain first, narrowing each next category's domain with
+    the pair matrices of the categories already placed.
+    """
+    domains, pairs = _constraints(masks, n_cats, n_perms)
+    order = sorted(range(n_cats), key=lambda c: int(domains[c].sum()))
+
+    def allowed(cat: int, placed: list[tuple[int, int]]) -> np.ndarray:
+        result = domains[cat]
+        for other, perm in placed:
+            if (other, cat) in pairs:
+                result = result & pairs[(other, cat)][perm]
+            elif (cat, other) in pairs:
+                result = result & pairs[(cat, other)][:, perm]
+        return result
+
+    def extend(placed: list[tuple[int, int]]) -> int:
+        cat = order[len(placed)]
+        options = allowed(cat, placed)
+        if len(placed) == n_cats - 1:
+            return int(options.sum())
+        total = 0
+        for perm in np.flatnonzero(options):
+            total += extend(placed + [(cat, int(perm))])
+            if total >= limit:
+                break
+        return total
+
+    return extend([])
+
+
+def _random_clue(rng: random.Random, n_houses: int, n_cats: int) -> Clue:
+    """One random clue that is true of the gold grid (value v of every category in house v)."""
+    kind = rng.choice(_CLUE_KINDS)
+    cat, cat2 = rng.randrange(n_cats), rng.randrange(n_cats)
+    if kind in ("at", "not_at"):
+        house = rng.randrange(n_houses)
+        other = house if kind == "at" else rng.choice([h for h in range(n_houses) if h != house])
+        return (kind, (cat, house), other)
+    if kind == "same":
+        house = rng.randrange(n_houses)
+        cat, cat2 = rng.sample(range(n_cats), 2)
+        return (kind, (cat, house), (cat2, house))
+    if kind == "left":
+        first, second = sorted(rng.sample(range(n_houses), 2))
+        return (kind, (cat, first), (cat2, second))
+    house = rng.randrange(n_houses - 1)
+    pair = [(cat, house), (cat2, house + 1)]
+    if kind == "beside":
+        rng.shuffle(pair)
+    return (kind, pair[0], pair[1])
+
+
+def _unique_clues(rng: random.Random, n_houses: int, n_cats: int) -> list[Clue]:
+    """Random true clues until the gold grid is the only solution, then drop every redundant clue."""
+    perms = _permutations(n_houses)
+    clues: list[Clue] = []
+    masks: list = []
+    while not masks or _count_grids(masks, n_cats, len(perms)) > 1:
+        clue = _random_clue(rng, n_houses, n_cats)
+        if clue not in clues:
+            clues.append(clue)
+            masks.append(_clue_mask(clue, perms))
+    for index in sorted(range(len(clues)), key=lambda _: rng.random()):
+        rest = [mask for i, mask in enumerate(masks) if i != index and clues[i] is not None]
+        if _count_grids(rest, n_cats, len(perms)) == 1:
+            clues[index] = None  # redundant: the others already fix the grid
+    return [clue for clue in clues if clue is not None]
+
+
+def _phrase(value: Value, categories: list[str], grid: list[list[str]]) -> str:
+    """How a clue names a value: ``"Alice"``, ``"the cat owner"``, ``"the person in the red house"``."""
+    cat, index = value
+    return _PHRASES[categories[cat]].format(grid[cat][index])
+
+
+def _clue_text(clue: Clue, categories: list[str], grid: list[list[str]]) -> str:
+    """One clue as a short English sentence.
+
+    >>> cats, grid = ["Name", "Color", "Pet"], [["Bob", "Eve"], ["red", "blue"], ["cat", "dog"]]
+    >>> _clue_text(("same", (2, 1), (1, 1)), cats, grid)
+    'The dog owner lives in the blue house.'
+    >>> _clue_text(("next_left", (0, 0), (2, 1)), cats, grid)
+    'Bob lives directly left of the dog owner.'
+    """
+    kind, value, other = clue
+    if kind in ("at", "not_at"):
+        verb = "lives" if kind == "at" else "does not live"
+        sentence = f"{_phrase(value, categories, grid)} {verb} in house {other + 1}."
+    elif kind == "same" and "Color" in (categories[value[0]], categories[other[0]]):
+        person, color = (value, other) if categories[other[0]] == "Color" else (other, value)
+        sentence = f"{_phrase(person, categories, grid)} lives in the {grid[color[0]][color[1]]} house."
+    else:
+        if kind == "same" and categories[other[0]] == "Name":
+            value, other = other, value  # "Eve is the tea drinker", not "The tea drinker is Eve"
+        x, y = _phrase(value, categories, grid), _phrase(other, categories, grid)
+        sentence = {
+            "same": f"{x} is {y}.",
+            "next_left": f"{x} lives directly left of {y}.",
+            "left": f"{x} lives somewhere to the left of {y}.",
+            "beside": f"{x} and {y} live next to each other.",
+        }[kind]
+    return sentence[0].upper() + sentence[1:]
+
+
+def _clue_check(number: int, clue: Clue, categories: list[str], grid: list[list[str]]) -> str:
+    """One ``think`` line: where the clue's values are in the gold grid (so the clue holds)."""
+    kind, value, other = clue
+    where = f"{_phrase(value, categories, grid)} is in house {value[1] + 1}"
+    if kind not in ("at", "not_at"):
+        where += f", {_phrase(other, categories, grid)} is in house {other[1] + 1}"
+    return f"Clue {number}: {where[0].upper()}{where[1:]}."
+
+
+def _and_list(words: list[str]) -> str:
+    """``"A and B"``, ``"A, B and C"``.
+
+    >>> _and_list(["Name", "Color", "Pet"])
+    'Name, Color and Pet'
+    """
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" and {words[-1]}"
+
+
+def _zebra_question(n_houses: int, categories: list[str], grid: list[list[str]], clues: list[Clue]) -> str:
+    """Setup line, numbered clues, choices per category (sorted) and the JSON layout to fill in."""
+    setup = (
+        f"There are {n_houses} houses, numbered 1 to {n_houses} from left to right. "
+        f"Each house has a different {_and_list(categories)}."
+    )
+    lines = [
+        setup,
+        "Clues:",
+        *(f"{i}. {_clue_text(clue, categories, grid)}" for i, clue in enumerate(clues, start=1)),
+        "Choices:",
+        *(f"{cat}: {', '.join(sorted(values, key=str.lower))}" for cat, values in zip(categories, grid)),
+        "Answer with the full grid as JSON in exactly this layout, replacing every ___ with a choice:",
+        json.dumps({f"House {h}": {cat: "___" for cat in categories} for h in range(1, n_houses + 1)}),
+    ]
+    return "\n".join(lines)
+
+
+def _zebra_item(rng: random.Random, n_houses: int, n_cats: int) -> dict:
+    """One minimal logic grid puzzle with ``n_houses`` houses and ``n_cats`` categories."""
+    chosen = set(rng.sample(list(ZEBRA_CATEGORIES), n_cats))
+    categories = [name for name in ZEBRA_CATEGORIES if name in chosen]  # kept in ZEBRA_CATEGORIES order
+    grid = [rng.sample(ZEBRA_CATEGORIES[cat], n_houses) for cat in categories]  # grid[c][h]: value in house h
+    clues = _unique_clues(rng, n_houses, n_cats)
+    rng.shuffle(clues)
+    solution = {f"House {h + 1}": {cat: grid[c][h] for c, cat in enumerate(categories)} for h in range(n_houses)}
+    think = "\n".join(_clue_check(i, clue, categories, grid) for i, clue in enumerate(clues, start=1))
+    return {
+        "question": _zebra_question(n_houses, categories, grid, clues),
+        "solution": json.dumps(solution),
+        "categories": categories,
+        "think": think,
+        "level": n_houses,
+    }
+
+
+def zebra(seed: int, houses: tuple[int, int] = (2, 4), attributes: tuple[int, int] = (2, 3)) -> Iterator[dict]:
+    """Endless minimal logic grid puzzles with a unique solution.
+
+    Each puzzle draws its number of houses and of categories uniformly from the inclusive ranges
+    ``houses`` (within 2..5) and ``attributes`` (within 2..4). Items: ``question``, ``solution``
+    (the gold grid as one-line JSON, ``{"House 1": {"Name": ..., ...}, ...}``, categories in
+    ``ZEBRA_CATEGORIES`` order), ``categories``, ``think`` (where each clue's values sit in the gold
+    grid) and ``level`` (the number of houses). The same seed always gives the same stream.
+
+    >>> item = next(zebra(0, houses=(3, 3), attributes=(2, 2)))
+    >>> item["level"], len(item["categories"]), sorted(json.loads(item["solution"]))
+    (3, 2, ['House 1', 'House 2', 'House 3'])
+    """
+    low, high = _check_range("houses", houses, ZEBRA_HOUSES_SUPPORT)
+    fewest, most = _check_range("attributes", attributes, ZEBRA_ATTRIBUTES_SUPPORT)
+    rng = random.Random(seed)
+    while True:
+        n_houses = rng.randint(low, high)
+        yield _zebra_item(rng, n_houses, rng.randint(fewest, most))

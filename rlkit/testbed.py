@@ -1,0 +1,97 @@
+"""The offline testbed's headroom: does a warm start leave RL something to do on every task family?
+
+RL after SFT mostly turns what a model can do *sometimes* into what it does *every time*: it raises
+pass@1 towards pass@k. So a task only makes a useful RL testbed when, after SFT, sampled answers
+(T = 1) are right often enough for groups to carry signal, wrong often enough to leave room, and
+eight samples succeed clearly more often than one. The kit's rule, checked by 01_sft on held-out
+prompts of every offline family:
+
+- ``pass@8 - pass@1 >= 0.25`` (room for RL to turn pass@k into pass@1), and
+- ``0.10 <= greedy accuracy <= 0.70`` (neither hopeless nor solved).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from rlkit.evaluation import EvalResult, evaluate
+
+MIN_GAP = 0.25  # pass@8 - pass@1
+GREEDY_RANGE = (0.10, 0.70)
+K = 8
+
+
+@dataclass
+class Headroom:
+    """One task's headroom measurement; ``greedy``/``sampled`` keep every completion for later reading."""
+
+    task: str
+    greedy: EvalResult
+    sampled: EvalResult
+    k: int = K
+
+    def row(self) -> dict:
+        """``{"greedy", "pass@1", "pass@k", "n"}``, the shape 01_sft writes to ``metrics.json``."""
+        return {"greedy": self.greedy.accuracy, "pass@1": self.sampled.pass_at_k[1],
+                f"pass@{self.k}": self.sampled.pass_at_k[self.k], "n": self.greedy.n}
+
+    @property
+    def gap(self) -> float:
+        return self.sampled.pass_at_k[self.k] - self.sampled.pass_at_k[1]
+
+    @property
+    def ok(self) -> bool:
+        low, high = GREEDY_RANGE
+        return self.gap >= MIN_GAP and low <= self.greedy.accuracy <= high
+
+
+def measure(model, tokenizer, task: str, held_out, *, max_new_tokens: int, k: int = K, batch_size: int = 256,
+            seed: int = 0) -> Headroom:
+    """Greedy accuracy and pass@1/pass@k from ``k`` samples at T = 1 on ``held_out``, scored by the task's verifier."""
+    from rlkit.data import get_task
+    from rlkit.rewards import get_reward
+
+    verifier = get_reward(get_task(task).reward)
+    greedy = evaluate(model, tokenizer, held_out, verifier, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                      desc=f"{task}: greedy")
+    sampled = evaluate(model, tokenizer, held_out, verifier, max_new_tokens=max_new_tokens, n_samples=k,
+                       temperature=1.0, ks=(1, k), batch_size=max(1, batch_size // k), seed=seed,
+                       desc=f"{task}: {k} samples")
+    return Headroom(task, greedy, sampled, k)
+
+
+def table(measured: list[Headroom]):
+    """A pandas table: one row per task with greedy, pass@1, pass@k, their gap and whether the rule holds."""
+    import pandas as pd
+
+    rows = [{"task": h.task, **{key: round(v, 3) if isinstance(v, float) else v for key, v in h.row().items()},
+             "gap": round(h.gap, 3), "rule holds": h.ok} for h in measured]
+    return pd.DataFrame(rows)
+
+
+def styles(task: str, rows, result: EvalResult) -> dict[str, dict[str, int]]:
+    """How the first answer to each prompt was written (``worked``/``terse``, data.Task.style) and how often
+    each kind was right: ``{"worked": {"n": 120, "right": 80}, "terse": {...}}``. Empty for tasks without styles.
+
+    01's SFT mixes worked and terse demonstrations; 02-04 report how training moved the model between them.
+    """
+    from rlkit.data import get_task
+
+    style = get_task(task).style
+    if style is None:
+        return {}
+    counts: dict[str, Counter] = {}
+    for row, texts, scores in zip(rows, result.completions, result.rewards):
+        kind = style(row, texts[0])
+        if kind is not None:
+            counts.setdefault(kind, Counter())["n"] += 1
+            counts[kind]["right"] += scores[0] == 1.0
+    return {kind: dict(c) for kind, c in sorted(counts.items())}
+
+
+def styles_line(tag: str, found: dict[str, dict[str, int]]) -> str:
+    """One printable line of :func:`styles`."""
+    total = sum(c["n"] for c in found.values()) or 1
+    parts = [f"{kind} {c['n'] / total:.0%} (right {c.get('right', 0)}/{c['n']})" for kind, c in found.items()]
+    return f"{tag}: " + ", ".join(parts)
