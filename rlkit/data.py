@@ -304,11 +304,11 @@ TASKS: dict[str, Task] = {
              "(reasoning-gym countdown)", "math", _countdown, level="numbers", default_levels=(3, 4),
              level_limits=(2, 6), completion_tokens=72),
         Task("knights_knaves", "knights_knaves", True, "knights and knaves in P3's wording, all-or-nothing "
-             "(the kit's generator)", "puzzles", _knights_knaves, level="people", default_levels=(2, 4),
+             "(the kit's generator)", "puzzles", _knights_knaves, level="people", default_levels=(2, 3),
              level_limits=(2, 8), completion_tokens=64),
         Task("zebra", "zebra", True, "logic grid puzzles answered as a JSON grid, scored by cell accuracy "
-             "(the kit's generator)", "puzzles", _zebra, level="houses", default_levels=(2, 4), level_limits=(2, 5),
-             completion_tokens=112),
+             "(the kit's generator)", "puzzles", _zebra, level="houses", default_levels=(2, 3), level_limits=(2, 5),
+             completion_tokens=96),
         Task("instruct", "exact", True, "small verifiable instructions (reverse, sort, upper...): SFT data",
              generate=_instruct),
         Task("instruct_pairs", "exact", True, "instruction preference pairs: exact response vs a plausible mistake",

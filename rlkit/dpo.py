@@ -218,12 +218,16 @@ def pair_logps(model, tokenizer, pairs, batch_size: int = 32, reference: bool = 
     return torch.cat(out["chosen"]), torch.cat(out["rejected"])
 
 
-def preference_accuracy(model, tokenizer, pairs, beta: float = 0.1, batch_size: int = 32) -> float:
-    """Held-out preference accuracy: the share of pairs whose chosen completion gets the larger implicit
-    reward beta * (log pi - log pi_ref). Ties count half, so the starting policy (pi == pi_ref) scores 0.5."""
+def preference_scores(model, tokenizer, pairs, beta: float = 0.1, batch_size: int = 32) -> list[float]:
+    """Per pair: 1.0 when the chosen completion gets the larger implicit reward beta * (log pi - log pi_ref),
+    0.0 when the rejected one does, 0.5 for a tie (so the starting policy, pi == pi_ref, scores 0.5)."""
     chosen, rejected = pair_logps(model, tokenizer, pairs, batch_size)
     ref_chosen, ref_rejected = pair_logps(model, tokenizer, pairs, batch_size, reference=True)
-    out = dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta)
-    margin = out.margins
-    ties = margin.abs() <= 1e-6
-    return float(((margin > 0) & ~ties).float().mean() + 0.5 * ties.float().mean())
+    margin = dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta).margins
+    return [0.5 if abs(m) <= 1e-6 else float(m > 0) for m in margin.tolist()]
+
+
+def preference_accuracy(model, tokenizer, pairs, beta: float = 0.1, batch_size: int = 32) -> float:
+    """Held-out preference accuracy: the mean of :func:`preference_scores`."""
+    scores = preference_scores(model, tokenizer, pairs, beta, batch_size)
+    return sum(scores) / len(scores)

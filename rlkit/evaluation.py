@@ -489,28 +489,3 @@ def before_after_table(
         for i, (p, b, a) in enumerate(zip(prompts, before, after), start=1)
     ]
     return "\n".join(blocks)
-
-
-def arithmetic_habits(rows, result: EvalResult) -> dict[str, float | int]:
-    """How the greedy answers to multi-step arithmetic (3 or 4 numbers) were written, and how often right.
-
-    01's SFT mix teaches two habits (:data:`rlkit.sft.ONE_LINE_FRACTION`): the answer in one line, or
-    step by step (more than one line inside ``<think>``). 02 and 03 report this before and after.
-    """
-    from rlkit.data import arithmetic_expression
-
-    multi = [i for i, row in enumerate(rows) if len(arithmetic_expression(row).split()) >= 5]  # a op b op c ...
-    steps = ["\n" in result.completions[i][0].split("<think>")[-1].split("</think>")[0] for i in multi]
-    right = [result.rewards[i][0] == 1.0 for i in multi]
-    n_steps = sum(steps)
-    right_steps = sum(r for s, r in zip(steps, right) if s)
-    return {"n": len(multi), "step_by_step_share": n_steps / max(1, len(multi)),
-            "step_by_step_right": right_steps, "step_by_step_n": n_steps,
-            "one_line_right": sum(right) - right_steps, "one_line_n": len(multi) - n_steps}
-
-
-def habits_line(tag: str, habits: dict) -> str:
-    """One printable line of :func:`arithmetic_habits`."""
-    return (f"{tag}: {habits['step_by_step_share']:.0%} of {habits['n']} multi-step problems answered step by step; "
-            f"right: step by step {habits['step_by_step_right']}/{habits['step_by_step_n']}, "
-            f"one line {habits['one_line_right']}/{habits['one_line_n']}")

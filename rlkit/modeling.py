@@ -202,3 +202,17 @@ def save_merged(lm, tokenizer, out_dir: str | Path, base_model: str | None = Non
     lm.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def weights_hash(model_dir: str | Path) -> str:
+    """sha256 of a saved model's weight files: equal hashes mean bit-identical weights.
+
+    >>> weights_hash("outputs/cpu/01_sft/model")[:12]  # doctest: +SKIP
+    '3f1c0a9e7b2d'
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(model_dir).glob("*.safetensors")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -242,6 +242,7 @@ _PHRASES = {
     "Sport": "the {} player",
 }
 ZEBRA_HOUSES_SUPPORT, ZEBRA_ATTRIBUTES_SUPPORT = (2, 5), (2, 4)
+ZEBRA_INSTRUCTION = "Answer with the whole grid as JSON, one entry per house, every ___ replaced by a choice:"
 _CLUE_KINDS = ("at", "not_at", "same", "next_left", "left", "beside")
 
 # Internally the gold grid puts value v of every category in house v (the names are shuffled
@@ -439,8 +440,7 @@ def _zebra_question(n_houses: int, categories: list[str], grid: list[list[str]],
         *(f"{i}. {_clue_text(clue, categories, grid)}" for i, clue in enumerate(clues, start=1)),
         "Choices:",
         *(f"{cat}: {', '.join(sorted(values, key=str.lower))}" for cat, values in zip(categories, grid)),
-        "Answer with the full grid as JSON in exactly this layout, replacing every ___ with a choice:",
-        json.dumps({f"House {h}": {cat: "___" for cat in categories} for h in range(1, n_houses + 1)}),
+        f"{ZEBRA_INSTRUCTION} " + json.dumps({"House 1": {cat: "___" for cat in categories}})[:-1] + ", ...}",
     ]
     return "\n".join(lines)
 

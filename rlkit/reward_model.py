@@ -136,10 +136,19 @@ def win_rate(new_scores: list[float], old_scores: list[float], tie: float = 1e-6
     >>> win_rate([1.0, 0.2, 0.5], [0.0, 0.4, 0.5])
     0.5
     """
+    points = win_points(new_scores, old_scores, tie)
+    return sum(points) / len(points)
+
+
+def win_points(new_scores: list[float], old_scores: list[float], tie: float = 1e-6) -> list[float]:
+    """Per prompt: 1.0 if the new answer scores higher, 0.0 if lower, 0.5 for a tie (for intervals).
+
+    >>> win_points([1.0, 0.2, 0.5], [0.0, 0.4, 0.5])
+    [1.0, 0.0, 0.5]
+    """
     if len(new_scores) != len(old_scores) or not new_scores:
         raise ValueError("win_rate needs the same, non-zero number of scores on both sides.")
-    points = [0.5 if abs(a - b) <= tie else float(a > b) for a, b in zip(new_scores, old_scores)]
-    return sum(points) / len(points)
+    return [0.5 if abs(a - b) <= tie else float(a > b) for a, b in zip(new_scores, old_scores)]
 
 
 def distinguishable(tokenizer, pairs) -> list[bool]:

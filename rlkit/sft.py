@@ -20,6 +20,9 @@ INSTRUCT_FRACTION = 0.2  # share of instruction rows mixed into SFT (P1 mixes sm
 # Share of worked solutions among the SFT rows of tasks that have a terse style (data.Task.terse); the rest
 # skip the working. The minority is the reliable kind: RL then has a better behaviour to find and amplify.
 WORKED_FRACTION = 0.3
+# Offline, the share of each family's rows among the SFT task rows: the tiny model's arithmetic copies its
+# operands by position, and a chat prompt moves them, so arithmetic needs the most rows to adapt.
+SFT_SHARES = {"arithmetic": 0.85, "countdown": 0.05, "knights_knaves": 0.05, "zebra": 0.05}
 
 
 def completion_mask(tokenizer, prompt: list[dict], completion: list[dict]) -> dict:
@@ -70,7 +73,7 @@ def with_styles(rows, task: str, worked_fraction: float, seed: int):
 
 def sft_mix(task: str, n_train: int, seed: int, instruct_fraction: float = INSTRUCT_FRACTION,
             worked_fraction: float = WORKED_FRACTION):
-    """SFT rows (``prompt``/``completion``): ``n_train`` task rows spread evenly over :func:`warm_start_tasks`
+    """SFT rows (``prompt``/``completion``): ``n_train`` task rows shared over :func:`warm_start_tasks` (``SFT_SHARES``)
     (worked and terse solutions mixed, :func:`with_styles`), plus ``instruct_fraction`` as many instruction
     rows (the kit's offline, smol-smoltalk on the hub), shuffled."""
     from datasets import concatenate_datasets
@@ -84,7 +87,8 @@ def sft_mix(task: str, n_train: int, seed: int, instruct_fraction: float = INSTR
         raise RlkitError(f"WORKED_FRACTION={worked_fraction} must be between 0 and 1.")
     columns = ["prompt", "completion"]
     tasks = warm_start_tasks(task)
-    parts = [with_styles(load_splits(t, n_train // len(tasks), 0, seed)[0], t, worked_fraction, seed)
+    shares = {t: SFT_SHARES.get(t, 1.0 / len(tasks)) for t in tasks} if len(tasks) > 1 else {tasks[0]: 1.0}
+    parts = [with_styles(load_splits(t, round(n_train * shares[t]), 0, seed)[0], t, worked_fraction, seed)
              .select_columns(columns) for t in tasks]
     n_instruct = int(n_train * instruct_fraction)
     if n_instruct:

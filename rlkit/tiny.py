@@ -40,7 +40,7 @@ CHAT_TEMPLATE = (
 
 # Everything that determines the built model. Change any value and the model is rebuilt.
 RECIPE = {
-    "version": 5,
+    "version": 6,  # bump whenever a generator's output changes: the hash then rebuilds cached models
     "seed": 1234,
     "vocab_size": 1024,
     "hidden_size": 128,
@@ -49,9 +49,9 @@ RECIPE = {
     "num_key_value_heads": 2,
     "intermediate_size": 512,
     "max_position_embeddings": 1024,
-    "corpus": {"arithmetic": 30000, "countdown": 4000, "knights_knaves": 4000, "zebra": 4000, "instruct": 3000},
-    "seq_len": 512,
-    "batch_size": 8,
+    "corpus": {"arithmetic": 30000, "countdown": 1500, "knights_knaves": 800, "zebra": 800, "instruct": 3000},
+    "seq_len": 128,
+    "batch_size": 32,
     "steps": 500,
     "learning_rate": 3e-3,
     "warmup_steps": 30,
@@ -71,8 +71,8 @@ def model_dir(recipe: dict = RECIPE) -> Path:
 
 
 # ---------------------------------------------------------------- corpus
-def _plain_doc(row: dict, rng: random.Random) -> str:
-    """A training-side task row as a pretraining document.
+def _plain_doc(row: dict, rng: random.Random) -> tuple[str, str]:
+    """A training-side task row as a pretraining document ``(context, target)``.
 
     Task rows become worksheets (``Problem: <question>`` then the worked solution with its tags);
     instruction rows become short ChatML chats, so the base model knows the chat format too.
@@ -81,13 +81,12 @@ def _plain_doc(row: dict, rng: random.Random) -> str:
 
     question = question_of(row)
     if row["task"] == "instruct":
-        return f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n{row['answer']}<|im_end|>"
-    solution = row["completion"][0]["content"]
-    return f"{rng.choice(['Problem:', 'Q:', 'Exercise:'])} {question}\n{solution}"
+        return f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n", f"{row['answer']}<|im_end|>"
+    return f"{rng.choice(['Problem:', 'Q:', 'Exercise:'])} {question}\n", row["completion"][0]["content"]
 
 
-def build_corpus(recipe: dict = RECIPE) -> list[str]:
-    """Plain-text documents from the training side of every offline task (never held-out questions)."""
+def build_corpus(recipe: dict = RECIPE) -> list[tuple[str, str]]:
+    """``(context, target)`` documents from the training side of every offline task (never held-out questions)."""
     from rlkit.data import generate_rows
 
     rng = random.Random(recipe["seed"])
@@ -100,16 +99,24 @@ def build_corpus(recipe: dict = RECIPE) -> list[str]:
 
 
 # ---------------------------------------------------------------- tokenizer
-def chat_boilerplate() -> list[str]:
-    """Text every chat prompt repeats (role names, the system prompt, task preambles).
+def phrases() -> list[str]:
+    """Sentences every prompt of a task repeats word for word, each made one token of the tiny tokenizer.
 
-    The tokenizer learns merges for it, as a real tokenizer has merges for common words, so a prompt
-    costs ~45 tokens instead of ~120. It is tokenizer training text only, not pretraining text.
+    A real tokenizer spends its 150k entries on common words; the tiny one has 1024, and the puzzles'
+    fixed wording (P3's knights-and-knaves preamble, the system prompt, the answer tags) would otherwise
+    cost a few hundred tokens per prompt of pretraining, SFT and RL compute on a laptop CPU.
     """
     from rlkit.data import SYSTEM_PROMPT
+    from rlkit.puzzles import ZEBRA_INSTRUCTION
 
-    return ["system\nYou are a helpful assistant.", SYSTEM_PROMPT, "user\n", "assistant\n",
-            "State the final answer to the following arithmetic problem:", "<think> </think> <answer> </answer>"]
+    return [SYSTEM_PROMPT, "You are a helpful assistant.",
+            "A very special island is inhabited only by knights and knaves.",
+            " Knights always tell the truth, and knaves always lie.", " So who is a knight and who is a knave?",
+            "State the final answer to the following arithmetic problem:", "Using the numbers",
+            ", create an equation that equals",
+            " You can use basic arithmetic operations (+, -, *, /) and each number can only be used once.",
+            " from left to right. Each house has a different", ZEBRA_INSTRUCTION, "Check each clue against the answer.",
+            "<think>", "</think>", "<answer>", "</answer>"]
 
 
 def train_tokenizer(corpus: list[str], vocab_size: int):
@@ -125,7 +132,8 @@ def train_tokenizer(corpus: list[str], vocab_size: int):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(corpus + chat_boilerplate() * 50, trainer)
+    tok.train_from_iterator([context + target for context, target in corpus], trainer)
+    tok.add_tokens(phrases())  # whole phrases, matched before the byte-level split
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         additional_special_tokens=["<|im_start|>"], chat_template=CHAT_TEMPLATE, model_max_length=1024,
@@ -145,17 +153,20 @@ def tiny_config(recipe: dict, tokenizer):
     )
 
 
-def pack(corpus: list[str], tokenizer, seq_len: int):
+def pack(corpus: list[tuple[str, str]], tokenizer, seq_len: int):
     """Whole documents, each ended by <|endoftext|>, packed into ``(N, seq_len)`` blocks, and their labels.
 
     A document never straddles two blocks (a puzzle's answer must be read next to its question), so the
     end of a block is padding, which the labels mask with -100. Longer documents are cut at ``seq_len``.
+    The loss covers the whole document, question included: in calibration runs, masking the questions
+    (training on the solutions only) left the tiny model unable to copy the operands of an arithmetic
+    question into its working (held-out accuracy near 0 instead of 0.6 in worksheet form).
     """
     import torch
 
     blocks, current = [], []
-    for doc in corpus:
-        ids = tokenizer(doc)["input_ids"][: seq_len - 1] + [tokenizer.pad_token_id]  # <|endoftext|> ends each document
+    for context, target in corpus:
+        ids = tokenizer(context + target)["input_ids"][: seq_len - 1] + [tokenizer.pad_token_id]  # <|endoftext|> ends it
         if len(current) + len(ids) > seq_len:
             blocks.append(current)
             current = []

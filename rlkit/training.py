@@ -58,7 +58,7 @@ def sft_trainer(model, tokenizer, train_dataset, cfg: RunConfig, **overrides):
     from trl import SFTConfig, SFTTrainer
 
     args = SFTConfig(**{**common_args(cfg), "max_length": cfg.max_prompt_length + cfg.max_completion_length,
-                        "completion_only_loss": True, "train_sampling_strategy": "group_by_length", **overrides})
+                        "completion_only_loss": True, **overrides})
     keep = [c for c in ("prompt", "completion", "messages") if c in train_dataset.column_names]
     return SFTTrainer(model=model, args=args, train_dataset=train_dataset.select_columns(keep),
                       processing_class=tokenizer)

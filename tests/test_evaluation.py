@@ -296,23 +296,3 @@ def test_before_after_table():
     assert "[...]" in before_after_table(["q"], ["x" * 50], ["y"], max_chars=10)
     with pytest.raises(ValueError):
         before_after_table(PROMPTS, ["a"], ["b"])
-
-
-def test_one_line_rows_and_the_habit_count():
-    """01's one-line variant keeps the gold answer; arithmetic_habits sorts answers by habit and correctness."""
-    from rlkit.data import make_row, tagged
-    from rlkit.evaluation import EvalResult, arithmetic_habits
-    from rlkit.sft import one_line
-
-    question = "State the final answer to the following arithmetic problem: {} ="
-    rows = [make_row("arithmetic", question.format(e), "", answer=a)
-            for e, a in (("0 - 4 - 8", "-12"), ("1 + 2 + 3", "6"), ("5 - 9", "-4"))]
-    assert one_line(rows[0])["completion"][0]["content"] == tagged("0 - 4 - 8 = -12", "-12")
-    completions = [[tagged("0 - 4 = -4\n-4 - 8 = -12", "-12")], [tagged("1 + 2 + 3 = 7", "7")],
-                   [tagged("5 - 9 = -4", "-4")]]
-    result = EvalResult(accuracy=2 / 3, pass_at_k={1: 2 / 3}, maj_at_k=None, mean_reward=2 / 3, truncation_rate=0.0,
-                        n=3, n_samples=1, completions=completions, rewards=[[1.0], [0.0], [1.0]],
-                        truncated=[[False]] * 3)
-    assert arithmetic_habits(rows, result) == {  # the 2-number problem is neither habit
-        "n": 2, "step_by_step_share": 0.5, "step_by_step_right": 1, "step_by_step_n": 1,
-        "one_line_right": 0, "one_line_n": 1}

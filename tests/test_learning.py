@@ -1,8 +1,9 @@
-"""Learning checks: the lessons run headless in the cpu profile and their held-out metric improves.
+"""Learning checks: the lessons run headless in the cpu profile and their held-out metrics improve.
 
-Each notebook asserts its own gain (MIN_GAIN); these tests run them with papermill exactly as a user
-would (``papermill notebooks/X.ipynb out.ipynb -p PROFILE cpu``) and re-check the written metrics.
-They take minutes, so they are marked ``slow``; CI runs them (``pytest -m slow`` selects only them).
+Each notebook asserts its own gains (the 95% interval's lower bound above 0, plus a minimum gain);
+these tests run them with papermill exactly as a user would (``papermill notebooks/X.ipynb out.ipynb
+-p PROFILE cpu``) and re-check the written metrics. They take minutes, so they are marked ``slow``;
+CI runs them. 01 runs first: the others start from its model (or build the same one in place).
 """
 
 import json
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+# Families whose headroom the tiny model does not reach yet (issue 11 is open for them): the check runs and
+# must fail, so the day it passes the xfail turns red and the marker must go.
+NO_HEADROOM_YET = {"countdown", "knights_knaves", "zebra"}
 
 
 @pytest.fixture(scope="module")
@@ -18,35 +22,69 @@ def outputs(tmp_path_factory):
     return tmp_path_factory.mktemp("learning")
 
 
-def _run(name: str, out: Path, **parameters) -> dict:
+def _run(name: str, out: Path, tag: str = "", **parameters) -> dict:
     import papermill
 
-    papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out / f"{name}.out.ipynb"),
-                               parameters={"PROFILE": "cpu", "OUTPUT_DIR": str(out / name), **parameters},
+    folder = out / f"{name}{tag}"
+    papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out / f"{name}{tag}.out.ipynb"),
+                               parameters={"PROFILE": "cpu", "OUTPUT_DIR": str(folder), **parameters},
                                cwd=str(NOTEBOOKS), progress_bar=False, kernel_name="python3")
-    return json.loads((out / name / "metrics.json").read_text())
+    return json.loads((folder / "metrics.json").read_text())
 
 
-# Per notebook, the held-out gains its cpu run must reach: {metrics.json prefix: gain}, where the prefix ""
-# means the main metric ("before"/"after") and "preference_accuracy_" its "..._before"/"..._after" pair.
-# 01 runs first: the others start from its model.
-TARGETS = {
-    "01_sft": {"": 0.20},
-    "02_dpo": {"preference_accuracy_": 0.10, "": 0.03},  # task accuracy gain is capped by 01's one-line share
-    "03_grpo": {"": 0.05},
-    "04_rloo": {"": 0.10},  # sampled win rate against the starting policy, judged by the reward model
-}
+def _positive(metrics: dict, key: str = "", min_gain: float = 0.0) -> None:
+    before, after = metrics[f"{key}before"], metrics[f"{key}after"]
+    ci = metrics[f"{key}ci95"] if key else metrics["ci95"]
+    assert ci[0] > 0, f"{key or 'headline'} {before:.3f} -> {after:.3f}: interval {ci} includes 0"
+    assert after - before >= min_gain, f"{key or 'headline'} gain {after - before:.3f} < {min_gain}"
+
+
+@pytest.fixture(scope="module")
+def sft_metrics(outputs):
+    return _run("01_sft", outputs)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(TARGETS))
-def test_cpu_run_raises_held_out_metric(outputs, name):
-    extra = {} if name == "01_sft" else {"SFT_DIR": str(outputs / "01_sft")}  # built in place if 01 failed
-    metrics = _run(name, outputs, **extra)
-    print(metrics)
-    assert metrics["profile"] == "cpu" and metrics["n_eval"] >= 200
-    for prefix, min_gain in TARGETS[name].items():
-        gain = metrics[f"{prefix}after"] - metrics[f"{prefix}before"]
-        assert gain >= min_gain, f"{name}: {prefix or 'main metric '}gain {gain:.3f} < {min_gain}"
-    if name == "04_rloo":  # the judge itself must be good before its verdicts mean anything
-        assert metrics["reward_model_accuracy"] >= 0.70
+def test_01_sft_gain(sft_metrics):
+    assert sft_metrics["profile"] == "cpu" and sft_metrics["n_eval"] >= 500
+    _positive(sft_metrics, min_gain=0.20)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["arithmetic", "countdown", "knights_knaves", "zebra"])
+def test_01_headroom(sft_metrics, task, request):
+    if task in NO_HEADROOM_YET:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="the tiny model does not reach headroom here yet"))
+    h = sft_metrics["headroom"][task]
+    assert h["n"] >= 500
+    assert h["pass@8"] - h["pass@1"] >= 0.25 and 0.10 <= h["greedy"] <= 0.70, h
+
+
+@pytest.mark.slow
+def test_03_grpo_main_job(outputs, sft_metrics):
+    metrics = _run("03_grpo", outputs, SFT_DIR=str(outputs / "01_sft"))
+    assert metrics["n_eval"] >= 500 and metrics["task"] == "arithmetic"
+    _positive(metrics, min_gain=0.10)
+    assert metrics["pass@1_after"] - metrics["pass@1_before"] >= 0.15
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="countdown has no headroom on the tiny model yet (pass@8 ~ 0): no RL signal")
+def test_03_grpo_other_family(outputs, sft_metrics):
+    metrics = _run("03_grpo", outputs, tag="_countdown", SFT_DIR=str(outputs / "01_sft"), TASK="countdown")
+    _positive(metrics)
+
+
+@pytest.mark.slow
+def test_02_dpo(outputs, sft_metrics):
+    metrics = _run("02_dpo", outputs, SFT_DIR=str(outputs / "01_sft"))
+    _positive(metrics, "preference_accuracy_", min_gain=0.10)
+    _positive(metrics, "task_accuracy_")
+
+
+@pytest.mark.slow
+def test_04_rloo(outputs, sft_metrics):
+    metrics = _run("04_rloo", outputs, SFT_DIR=str(outputs / "01_sft"))
+    _positive(metrics, min_gain=0.10)  # sampled win rate against the starting policy, judged by the reward model
+    _positive(metrics, "task_accuracy_")
+    assert metrics["reward_model_accuracy"] >= 0.70  # the judge must be good before its verdicts mean anything

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from rlkit import puzzles
+
 from rlkit.puzzles import ZEBRA_CATEGORIES, knights_knaves, zebra
 from rlkit.rewards import REQUIRED_COLUMNS, REWARDS
 
@@ -185,7 +187,7 @@ def _zebra_parts(question: str) -> tuple[int, dict[str, list[str]], list[ZebraCl
     lines = question.splitlines()
     n_houses = int(re.match(r"There are (\d) houses", lines[0])[1])
     clue_lines = lines[lines.index("Clues:") + 1 : lines.index("Choices:")]
-    choice_lines = lines[lines.index("Choices:") + 1 : -2]
+    choice_lines = lines[lines.index("Choices:") + 1 : -1]
     choices = {line.split(": ")[0]: line.split(": ")[1].split(", ") for line in choice_lines}
     known = {value for values in choices.values() for value in values}
     clues = []
@@ -286,7 +288,9 @@ def test_zebra_question_shows_the_answer_layout():
     cats = item["categories"]
     assert lines[0] == f"There are 3 houses, numbered 1 to 3 from left to right. Each house has a different " \
                        f"{cats[0]} and {cats[1]}."
-    assert json.loads(lines[-1]) == {f"House {h}": {cat: "___" for cat in cats} for h in (1, 2, 3)}
+    instruction, layout = lines[-1].split(": ", 1)
+    assert instruction + ":" == puzzles.ZEBRA_INSTRUCTION
+    assert layout == json.dumps({"House 1": {cat: "___" for cat in cats}})[:-1] + ", ...}"
 
 
 @pytest.mark.parametrize(("houses", "attributes"), [((1, 3), (2, 3)), ((2, 6), (2, 3)), ((2, 4), (1, 3)),

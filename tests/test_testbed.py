@@ -1,0 +1,49 @@
+"""rlkit.testbed: the headroom rule and the worked/terse styles report."""
+
+from rlkit import data, testbed
+from rlkit.evaluation import EvalResult
+
+
+def _result(rewards: list[list[float]], completions: list[list[str]] | None = None) -> EvalResult:
+    n, k = len(rewards), len(rewards[0])
+    correct = [[r == 1.0 for r in row] for row in rewards]
+    from rlkit.evaluation import pass_at_k
+
+    return EvalResult(accuracy=sum(sum(c) / k for c in correct) / n,
+                      pass_at_k={j: sum(pass_at_k(k, sum(c), j) for c in correct) / n for j in (1, k)},
+                      maj_at_k=None, mean_reward=0.0, truncation_rate=0.0, n=n, n_samples=k,
+                      completions=completions or [["x"] * k for _ in range(n)], rewards=rewards,
+                      truncated=[[False] * k for _ in range(n)])
+
+
+def test_headroom_rule_needs_both_the_gap_and_the_greedy_range():
+    greedy = _result([[1.0], [0.0], [0.0], [0.0]])  # 0.25
+    sampled = _result([[1.0] + [0.0] * 7, [1.0] + [0.0] * 7, [0.0] * 8, [0.0] * 8])  # pass@1 0.0625, pass@8 0.5
+    h = testbed.Headroom("arithmetic", greedy, sampled)
+    assert h.ok and round(h.gap, 4) == 0.4375
+    assert h.row() == {"greedy": 0.25, "pass@1": 0.0625, "pass@8": 0.5, "n": 4}
+    solved = testbed.Headroom("arithmetic", _result([[1.0]] * 4), sampled)
+    assert not solved.ok  # greedy 1.0 is above the range
+    flat = testbed.Headroom("arithmetic", greedy, _result([[1.0] * 8, [0.0] * 8, [0.0] * 8, [0.0] * 8]))
+    assert not flat.ok  # every sample agrees: pass@8 == pass@1
+    table = testbed.table([h, solved])
+    assert list(table["rule holds"]) == [True, False]
+
+
+def test_styles_count_worked_and_terse_answers_and_skip_two_term_problems():
+    rows = [{"level": 3}, {"level": 4}, {"level": 2}]
+    texts = [["<think>1 + 2 = 3\n3 + 4 = 7</think>\n<answer>7</answer>"], ["<think>1 + 2 + 3 + 4 = 9</think>"],
+             ["<think>1 + 2 = 3</think>"]]
+    found = testbed.styles("arithmetic", rows, _result([[1.0], [0.0], [1.0]], texts))
+    assert found == {"terse": {"n": 1, "right": 0}, "worked": {"n": 1, "right": 1}}
+    assert testbed.styles("zebra", rows, _result([[1.0], [0.0], [1.0]], texts)) == {}
+    assert "worked 50% (right 1/1)" in testbed.styles_line("before", found)
+
+
+def test_terse_rows_keep_the_gold_answer():
+    row = data.generate_rows("arithmetic", 1, seed=0, held_out=False, levels=(4, 4))[0]
+    terse = data.get_task("arithmetic").terse(row)
+    text = terse["completion"][0]["content"]
+    assert text.count("\n") == 1 and text.endswith(f"<answer>{row['answer']}</answer>")
+    assert data.get_task("arithmetic").style(row, text) == "terse"
+    assert data.get_task("arithmetic").style(row, row["completion"][0]["content"]) == "worked"
