@@ -158,7 +158,7 @@ DEFAULTS: dict[str, dict[str, dict]] = {
     },
     "grpo": {
         "smoke": dict(num_generations=4),
-        "cpu": dict(learning_rate=2e-4, max_steps=100, batch_size=64, num_generations=8, n_train=4000, save_steps=25,
+        "cpu": dict(learning_rate=3e-4, max_steps=200, batch_size=64, num_generations=8, n_train=4000, save_steps=25,
                     load_in_4bit=False),  # re-quantizing 01's merged model loses part of SFT (01_sft, section 7)
         "gpu": dict(learning_rate=1e-5, max_steps=200, batch_size=16, grad_accum=4, num_generations=8,
                     n_train=2000, n_eval=300, max_completion_length=384, save_steps=25, beta=0.0),

@@ -19,7 +19,7 @@ IGNORE_INDEX = -100  # label value that cross-entropy skips
 INSTRUCT_FRACTION = 0.2  # share of instruction rows mixed into SFT (P1 mixes smol-smoltalk into its SFT data)
 # Share of worked solutions among the SFT rows of tasks that have a terse style (data.Task.terse); the rest
 # skip the working. The minority is the reliable kind: RL then has a better behaviour to find and amplify.
-WORKED_FRACTION = 0.3
+WORKED_FRACTION = 0.5
 # Offline, the share of each family's rows among the SFT task rows: the tiny model's arithmetic copies its
 # operands by position, and a chat prompt moves them, so arithmetic needs the most rows to adapt.
 SFT_SHARES = {"arithmetic": 0.85, "countdown": 0.05, "knights_knaves": 0.05, "zebra": 0.05}
@@ -88,8 +88,9 @@ def sft_mix(task: str, n_train: int, seed: int, instruct_fraction: float = INSTR
     columns = ["prompt", "completion"]
     tasks = warm_start_tasks(task)
     shares = {t: SFT_SHARES.get(t, 1.0 / len(tasks)) for t in tasks} if len(tasks) > 1 else {tasks[0]: 1.0}
-    parts = [with_styles(load_splits(t, round(n_train * shares[t]), 0, seed)[0], t, worked_fraction, seed)
-             .select_columns(columns) for t in tasks]
+    counts = {t: round(n_train * shares[t]) for t in tasks}  # a tiny n_train may leave a family out
+    parts = [with_styles(load_splits(t, n, 0, seed)[0], t, worked_fraction, seed).select_columns(columns)
+             for t, n in counts.items() if n > 0]
     n_instruct = int(n_train * instruct_fraction)
     if n_instruct:
         instruct = "instruct" if get_task(task).offline else "smoltalk"

@@ -45,9 +45,20 @@ def test_pretraining_corpus_never_contains_held_out_questions():
     from rlkit.data import generate_rows, question_of
 
     corpus = tiny.build_corpus({**MINI_RECIPE, "corpus": {"arithmetic": 2000}})
-    in_corpus = {doc.splitlines()[0].split(" ", 1)[1] for doc in corpus}  # "Problem: 3 + 4 =" -> "3 + 4 ="
+    # a document is (context, target): "Problem: State ... problem: 3 + 4 =\n" -> "3 + 4 ="
+    in_corpus = {context.rsplit(":", 1)[-1].strip() for context, _ in corpus}
     held_out = {question_of(r).rsplit(":", 1)[-1].strip() for r in generate_rows("arithmetic", 500, 0, True)}
     assert len(in_corpus) == 2000 and in_corpus.isdisjoint(held_out)
+
+
+@pytest.mark.parametrize("task", ["countdown", "knights_knaves", "zebra"])
+def test_pretraining_corpus_never_contains_held_out_puzzles(task):
+    from rlkit.data import generate_rows, question_of
+
+    corpus = tiny.build_corpus({**MINI_RECIPE, "corpus": {task: 200}})
+    text = "\n".join(context for context, _ in corpus)
+    held_out = [question_of(r) for r in generate_rows(task, 100, 0, True)]
+    assert len(corpus) == 200 and not [q for q in held_out if q in text]
 
 
 def _lora_grads(lm):

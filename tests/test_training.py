@@ -42,7 +42,7 @@ def test_reward_needing_a_missing_column_names_it():
 
 def test_completion_mask_equals_trl(mini_model, tmp_path):
     lm, tok = modeling.load_policy(str(mini_model), lora_r=4, lora_alpha=8)
-    data, _ = sft.sft_mix("arithmetic", 6, 1, seed=0)
+    data = sft.sft_mix("arithmetic", 6, seed=0)
     cfg = config.make_config("sft", "smoke", output_dir=str(tmp_path))
     trainer = training.sft_trainer(lm, tok, data, cfg)
     for i in range(len(data)):
