@@ -174,7 +174,7 @@ DEFAULTS: dict[str, dict[str, dict]] = {
         # offline, n_train / n_eval count prompts; each gives at most one pair (04_rloo, section 1)
         "smoke": dict(model="offline:minilm", task="arithmetic", lora_r=0, load_in_4bit=False, learning_rate=1e-4),
         "cpu": dict(model="offline:minilm", task="arithmetic", lora_r=0, load_in_4bit=False, learning_rate=1e-4,
-                    max_steps=150, batch_size=32, n_train=1500, n_eval=300, save_steps=50),
+                    max_steps=150, batch_size=32, n_train=1500, n_eval=500, save_steps=50),
         "gpu": dict(model="microsoft/deberta-v3-base", task="ultrafeedback", lora_r=0, load_in_4bit=False,
                     learning_rate=2e-5, max_steps=600, batch_size=16, n_train=20000, n_eval=1000, save_steps=200,
                     max_completion_length=512),
