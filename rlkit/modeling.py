@@ -212,7 +212,10 @@ def weights_hash(model_dir: str | Path) -> str:
     """
     import hashlib
 
+    paths = sorted(Path(model_dir).glob("*.safetensors"))
+    if not paths:  # an empty hash would make two missing models look identical
+        raise RlkitError(f"No *.safetensors weights in {model_dir}: pass the folder a model was saved to.")
     digest = hashlib.sha256()
-    for path in sorted(Path(model_dir).glob("*.safetensors")):
+    for path in paths:
         digest.update(path.read_bytes())
     return digest.hexdigest()

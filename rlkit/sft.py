@@ -18,7 +18,8 @@ from rlkit.errors import RlkitError
 IGNORE_INDEX = -100  # label value that cross-entropy skips
 INSTRUCT_FRACTION = 0.2  # share of instruction rows mixed into SFT (P1 mixes smol-smoltalk into its SFT data)
 # Share of worked solutions among the SFT rows of tasks that have a terse style (data.Task.terse); the rest
-# skip the working. The minority is the reliable kind: RL then has a better behaviour to find and amplify.
+# skip the working. Worked answers are the more reliable kind, yet the SFT model picks terse ones for most
+# questions (01_sft, section 1): RL then has a better behaviour to find and amplify.
 WORKED_FRACTION = 0.5
 # Offline, the share of each family's rows among the SFT task rows: the tiny model's arithmetic copies its
 # operands by position, and a chat prompt moves them, so arithmetic needs the most rows to adapt.

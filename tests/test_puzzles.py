@@ -14,9 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from rlkit import puzzles
-
-from rlkit.puzzles import ZEBRA_CATEGORIES, knights_knaves, zebra
+from rlkit.puzzles import ZEBRA_CATEGORIES, ZEBRA_INSTRUCTION, knights_knaves, zebra
 from rlkit.rewards import REQUIRED_COLUMNS, REWARDS
 
 N_CHECKED = 40  # puzzles per family checked by brute force
@@ -289,7 +287,7 @@ def test_zebra_question_shows_the_answer_layout():
     assert lines[0] == f"There are 3 houses, numbered 1 to 3 from left to right. Each house has a different " \
                        f"{cats[0]} and {cats[1]}."
     instruction, layout = lines[-1].split(": ", 1)
-    assert instruction + ":" == puzzles.ZEBRA_INSTRUCTION
+    assert instruction + ":" == ZEBRA_INSTRUCTION
     assert layout == json.dumps({"House 1": {cat: "___" for cat in cats}})[:-1] + ", ...}"
 
 

@@ -1,17 +1,12 @@
 """The SFT warm start: one recipe, two code paths (01_sft's notebook and the in-place build of 02-04), one model."""
 
-import hashlib
 from pathlib import Path
 
 import pytest
 
-from rlkit import sft
+from rlkit import modeling, sft
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-
-
-def _weights_hash(model_dir: Path) -> str:
-    return hashlib.sha256((Path(model_dir) / "model.safetensors").read_bytes()).hexdigest()
 
 
 def test_sft_mix_covers_every_family_with_both_styles():
@@ -39,4 +34,4 @@ def test_notebook_and_in_place_build_give_identical_weights(tmp_path):
                                parameters={"PROFILE": "smoke", "OUTPUT_DIR": str(tmp_path / "nb" / "01_sft")},
                                cwd=str(NOTEBOOKS), progress_bar=False, kernel_name="python3")
     in_place = sft.ensure_sft_model(str(tmp_path / "in_place" / "01_sft"), "smoke", seed=0)
-    assert _weights_hash(tmp_path / "nb" / "01_sft" / "model") == _weights_hash(Path(in_place))
+    assert modeling.weights_hash(tmp_path / "nb" / "01_sft" / "model") == modeling.weights_hash(in_place)
