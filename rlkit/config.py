@@ -82,7 +82,6 @@ class RunConfig:
     save_steps: int = 50  # checkpoint every N optimizer steps
     seed: int = 0
     output_dir: str = "outputs/run"
-    bf16: bool = False
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -4,10 +4,15 @@ with optional 4-bit NF4 weights (bitsandbytes, CPU or GPU) and LoRA adapters (PE
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rlkit.config import OFFLINE_MODEL
 from rlkit.errors import RlkitError
+
+if TYPE_CHECKING:
+    import torch
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -21,15 +26,56 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
-def device_and_dtype() -> tuple[str, "torch.dtype"]:
-    """cuda with bf16 where supported (fp16 on a T4), mps, else cpu with fp32."""
+@dataclass(frozen=True)
+class Precision:
+    """Where the kit computes and in which floating-point format: one rule for the weights it loads, the
+    4-bit layers' compute dtype and the trainer's mixed-precision flags, so the three always agree.
+
+    - CUDA with native bf16 (compute capability 8.0 and up: A100, L4, H100, RTX 30xx+): bf16.
+    - CUDA without it (T4, V100: capability below 8.0): fp16. PyTorch emulates bf16 there, slowly, and
+      ``torch.cuda.is_bf16_supported()`` says yes unless asked about native support only.
+    - Apple MPS and CPU: fp32 (the trainer's flags off).
+    """
+
+    device: str  # "cuda", "mps" or "cpu"
+    dtype: torch.dtype  # frozen weights, 4-bit compute and autocast
+    reason: str
+
+    @property
+    def trainer_flags(self) -> dict:
+        """``{"bf16", "fp16"}`` for transformers' TrainingArguments: autocast in :attr:`dtype` on a GPU."""
+        import torch
+
+        return {"bf16": self.dtype == torch.bfloat16, "fp16": self.dtype == torch.float16}
+
+    def weights_dtype(self, trained_whole: bool = False) -> torch.dtype:
+        """The dtype to load weights in. A model trained whole (no LoRA) under fp16 autocast keeps fp32
+        master weights: the fp16 gradient scaler refuses fp16 parameters ("Attempting to unscale FP16
+        gradients"). Frozen weights under LoRA (whose adapters PEFT keeps in fp32) load in :attr:`dtype`."""
+        import torch
+
+        return torch.float32 if trained_whole and self.dtype == torch.float16 else self.dtype
+
+
+def precision() -> Precision:
+    """The kit's precision rule (see :class:`Precision`) for this machine."""
     import torch
 
     if torch.cuda.is_available():
-        return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        name, (major, minor) = torch.cuda.get_device_name(), torch.cuda.get_device_capability()
+        if torch.cuda.is_bf16_supported(including_emulation=False):
+            return Precision("cuda", torch.bfloat16, f"{name} (compute capability {major}.{minor}) has native bf16")
+        return Precision("cuda", torch.float16, f"{name} (compute capability {major}.{minor}) has no native bf16")
     if torch.backends.mps.is_available():
-        return "mps", torch.float32
-    return "cpu", torch.float32
+        return Precision("mps", torch.float32, "Apple MPS: fp32 everywhere")
+    return Precision("cpu", torch.float32, "no CUDA GPU or MPS")
+
+
+def device_and_dtype() -> tuple[str, torch.dtype]:
+    """``(device, dtype)`` of :func:`precision`: cuda with bf16 where the GPU has it natively, fp16 on a
+    T4 or V100, mps or cpu with fp32."""
+    rule = precision()
+    return rule.device, rule.dtype
 
 
 def _hub_error(model: str, err: Exception) -> RlkitError:
@@ -71,12 +117,14 @@ def quantization_config(load_in_4bit: bool, compute_dtype):
                               bnb_4bit_compute_dtype=compute_dtype)
 
 
-def load_model(model: str, *, load_in_4bit: bool = False, dtype=None, device: str | None = None):
-    """A causal LM from the offline sentinel, a folder or a hub id, optionally in 4-bit."""
+def load_model(model: str, *, load_in_4bit: bool = False, dtype=None, device: str | None = None,
+               trained_whole: bool = False):
+    """A causal LM from the offline sentinel, a folder or a hub id, optionally in 4-bit, in the dtype of
+    :func:`precision` (``trained_whole``: a model trained without LoRA, see :meth:`Precision.weights_dtype`)."""
     from transformers import AutoModelForCausalLM
 
-    auto_device, auto_dtype = device_and_dtype()
-    device, dtype = device or auto_device, dtype or auto_dtype
+    rule = precision()
+    device, dtype = device or rule.device, dtype or rule.weights_dtype(trained_whole)
     path = resolve_model_path(model)
     kwargs = dict(dtype=dtype, quantization_config=quantization_config(load_in_4bit, dtype))
     if load_in_4bit:
@@ -135,7 +183,7 @@ def load_policy(model: str, *, load_in_4bit: bool = False, lora_r: int = 16, lor
     import torch
 
     tokenizer = load_tokenizer(model)
-    lm = load_model(model, load_in_4bit=load_in_4bit, device=device)
+    lm = load_model(model, load_in_4bit=load_in_4bit, device=device, trained_whole=not lora_r)
     if lora_r:
         if seed is not None:
             torch.manual_seed(seed)

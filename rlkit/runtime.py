@@ -43,19 +43,21 @@ def describe_model(model: str) -> str:
 
 def setup(cfg: RunConfig, quiet: bool = False) -> dict:
     """Seed everything, pick the device, print one banner; returns what it printed as a dict."""
-    from rlkit.modeling import device_and_dtype
+    from rlkit.modeling import precision
 
     seed_everything(cfg.seed)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    device, dtype = device_and_dtype()
-    info = {"profile": cfg.profile, "why": cfg.profile_reason, "device": device, "dtype": str(dtype).split(".")[-1],
+    rule = precision()
+    device = rule.device
+    info = {"profile": cfg.profile, "why": cfg.profile_reason, "device": device,
+            "dtype": str(rule.dtype).split(".")[-1], "precision": rule.reason,
             "model": describe_model(cfg.model), "task": cfg.task, "4-bit": cfg.load_in_4bit,
             "lora_r": cfg.lora_r, "seed": cfg.seed, "output_dir": cfg.output_dir, **versions()}
     if not quiet:
         line = "=" * 78
         print(f"{line}\nrlkit · {cfg.method} · PROFILE={cfg.profile}  ({cfg.profile_reason})")
         print(f"model: {info['model']} | task: {cfg.task} | 4-bit: {cfg.load_in_4bit} | LoRA r: {cfg.lora_r}")
-        print(f"device: {device} ({info['dtype']}) | seed: {cfg.seed} | outputs: {cfg.output_dir}")
+        print(f"device: {device} ({info['dtype']}: {rule.reason}) | seed: {cfg.seed} | outputs: {cfg.output_dir}")
         print(" | ".join(f"{k} {v}" for k, v in versions().items()))
         print(line)
     return info

@@ -28,9 +28,10 @@ def last_checkpoint(cfg: RunConfig) -> str | None:
 
 def common_args(cfg: RunConfig) -> dict:
     """TrainingArguments shared by every method."""
-    import torch
+    from rlkit.modeling import precision
 
-    on_gpu = torch.cuda.is_available()
+    rule = precision()  # weights, 4-bit compute and these flags follow one rule
+    on_gpu = rule.device == "cuda"
     return dict(
         output_dir=str(checkpoint_dir(cfg)),
         max_steps=cfg.max_steps,
@@ -45,8 +46,7 @@ def common_args(cfg: RunConfig) -> dict:
         save_total_limit=2,
         report_to="none",
         seed=cfg.seed,
-        bf16=on_gpu and cfg.bf16,
-        fp16=on_gpu and not cfg.bf16,
+        **rule.trainer_flags,
         use_cpu=not on_gpu,
         dataloader_num_workers=0,
         gradient_checkpointing=False,  # set when the model is loaded (rlkit.modeling.add_lora)
@@ -220,7 +220,7 @@ def reward_trainer(model, tokenizer, pairs, cfg: RunConfig, **overrides):
     check_pairs(pairs, purpose="Reward-model training")
     check_reward_tokenizer(tokenizer)
     args = RewardConfig(**{**common_args(cfg), "max_length": cfg.max_prompt_length + cfg.max_completion_length,
-                           "bf16": False, "fp16": False, "disable_dropout": True, "center_rewards_coefficient": 0.01,
+                           "disable_dropout": True, "center_rewards_coefficient": 0.01,
                            **overrides})
     return RewardTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=_pairs_only(pairs))
 

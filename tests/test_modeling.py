@@ -144,3 +144,65 @@ def test_save_merged_of_a_4bit_policy_computes_what_the_trained_model_computed(m
     wrong = PeftModel.from_pretrained(original_base, out / "adapter").merge_and_unload()
     with torch.no_grad():
         assert (wrong(**ids).logits - expected).abs().max() > 10 * (got - expected).abs().max()
+
+
+# ---------------------------------------------------------------- the precision rule (fake GPUs)
+GPUS = {  # name: (compute capability, what a bf16 tensor on it does: T4 and V100 emulate bf16, slowly)
+    "Tesla T4": ((7, 5), "emulated"),
+    "Tesla V100-SXM2-16GB": ((7, 0), "emulated"),
+    "NVIDIA A100-SXM4-40GB": ((8, 0), "native"),
+    "NVIDIA H100 80GB HBM3": ((9, 0), "native"),
+}
+
+
+def fake_gpu(monkeypatch, name: str | None) -> None:
+    """Make torch report the GPU ``name`` (None: no CUDA and no MPS), as torch 2.x answers on that card."""
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    if name is None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        return
+    capability, bf16 = GPUS[name]
+
+    def is_bf16_supported(including_emulation: bool = True) -> bool:  # torch's signature and answers
+        return bf16 == "native" or including_emulation
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: name)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+
+
+@pytest.mark.parametrize("gpu, dtype, flags", [
+    ("Tesla T4", torch.float16, {"bf16": False, "fp16": True}),
+    ("Tesla V100-SXM2-16GB", torch.float16, {"bf16": False, "fp16": True}),
+    ("NVIDIA A100-SXM4-40GB", torch.bfloat16, {"bf16": True, "fp16": False}),
+    ("NVIDIA H100 80GB HBM3", torch.bfloat16, {"bf16": True, "fp16": False}),
+    (None, torch.float32, {"bf16": False, "fp16": False}),
+])
+def test_precision_rule_weights_and_trainer_flags_agree(monkeypatch, gpu, dtype, flags):
+    from rlkit.config import make_config
+    from rlkit.training import common_args
+
+    fake_gpu(monkeypatch, gpu)
+    rule = modeling.precision()
+    assert (rule.device, rule.dtype) == ("cuda" if gpu else "cpu", dtype)
+    assert modeling.device_and_dtype() == (rule.device, rule.dtype)
+    assert rule.trainer_flags == flags
+    for method in ("sft", "dpo", "grpo", "reward", "rloo"):  # every trainer the kit builds reads these flags
+        args = common_args(make_config(method, "smoke"))
+        assert {k: args[k] for k in flags} == flags, method
+        assert args["use_cpu"] is (gpu is None)
+    # LoRA keeps the frozen base in the autocast dtype; a model trained whole under fp16 keeps fp32 weights
+    assert rule.weights_dtype(trained_whole=False) == dtype
+    assert rule.weights_dtype(trained_whole=True) == (torch.float32 if dtype == torch.float16 else dtype)
+    if gpu:
+        assert gpu in rule.reason and "native bf16" in rule.reason
+
+
+def test_the_banner_says_which_precision_ran(monkeypatch, capsys):
+    from rlkit.config import make_config
+    from rlkit.runtime import setup
+
+    fake_gpu(monkeypatch, "Tesla T4")
+    info = setup(make_config("grpo", "smoke"))
+    assert info["dtype"] == "float16" and "Tesla T4" in capsys.readouterr().out
