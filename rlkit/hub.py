@@ -30,9 +30,10 @@ ultrafeedback     HuggingFaceH4/ultrafeedback_binarized   train_prefs / test_pre
 - ultrafeedback rows are in TRL's conversational preference format with an explicit prompt:
   ``prompt`` = [user message], ``chosen``/``rejected`` = [assistant message].
 
-Without network (or with ``HF_DATASETS_OFFLINE=1`` and no cached copy) loading raises an
-:class:`~rlkit.errors.RlkitError` that says how to run offline; the kit never silently swaps in
-offline data.
+With ``RLKIT_HUB_MIRROR`` set, every dataset is read from that local mirror instead (the same splits,
+columns and mappers; layout in :mod:`rlkit.mirror`). Without network (or with ``HF_DATASETS_OFFLINE=1``
+and no cached copy) and without a mirror, loading raises an :class:`~rlkit.errors.RlkitError` that says
+how to run offline; the kit never silently swaps in offline data.
 """
 
 from __future__ import annotations
@@ -303,7 +304,8 @@ def _offline_message(task: str, hub_id: str, split: str, error: BaseException) -
         f"Could not load the hub dataset {hub_id!r} (task {task!r}, split {split!r}): "
         f"{type(error).__name__}: {error}. Hub tasks need network access or a cached copy. "
         f"Run offline with PROFILE='cpu' (or 'smoke'), which uses the kit's procedurally generated "
-        f"tasks, or pass TASK=<an offline task> (one of {offline_tasks()})."
+        f"tasks, or pass TASK=<an offline task> (one of {offline_tasks()}), or set RLKIT_HUB_MIRROR to a local "
+        f"mirror that holds the dataset (rlkit/mirror.py)."
     )
 
 
@@ -317,7 +319,11 @@ def load_hub_task(task: str, split: str, n: int | None = None, seed: int = 0) ->
     """
     import datasets
 
+    from rlkit import mirror
+
     hub_split, source, hub_id = _hub_split(task, split), _source(task), get_task(task).hub_id
+    if mirror.mirror_root() is not None:  # RLKIT_HUB_MIRROR: the same rows, read from a local folder
+        return map_hub_rows(task, mirror.load_dataset(hub_id, source.config, hub_split), split, n=n, seed=seed)
     try:
         raw = datasets.load_dataset(hub_id, source.config, split=hub_split)
     except _hub_errors() as error:

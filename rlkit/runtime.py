@@ -41,6 +41,13 @@ def describe_model(model: str) -> str:
     return model
 
 
+def _mirror() -> str | None:
+    from rlkit.mirror import mirror_root
+
+    root = mirror_root()
+    return str(root) if root else None
+
+
 def setup(cfg: RunConfig, quiet: bool = False) -> dict:
     """Seed everything, pick the device, print one banner; returns what it printed as a dict."""
     from rlkit.modeling import precision
@@ -50,7 +57,7 @@ def setup(cfg: RunConfig, quiet: bool = False) -> dict:
     rule = precision()
     device = rule.device
     info = {"profile": cfg.profile, "why": cfg.profile_reason, "device": device,
-            "dtype": str(rule.dtype).split(".")[-1], "precision": rule.reason,
+            "dtype": str(rule.dtype).split(".")[-1], "precision": rule.reason, "hub_mirror": _mirror(),
             "model": describe_model(cfg.model), "task": cfg.task, "4-bit": cfg.load_in_4bit,
             "lora_r": cfg.lora_r, "seed": cfg.seed, "output_dir": cfg.output_dir, **versions()}
     if not quiet:
@@ -58,6 +65,8 @@ def setup(cfg: RunConfig, quiet: bool = False) -> dict:
         print(f"{line}\nrlkit · {cfg.method} · PROFILE={cfg.profile}  ({cfg.profile_reason})")
         print(f"model: {info['model']} | task: {cfg.task} | 4-bit: {cfg.load_in_4bit} | LoRA r: {cfg.lora_r}")
         print(f"device: {device} ({info['dtype']}: {rule.reason}) | seed: {cfg.seed} | outputs: {cfg.output_dir}")
+        if info["hub_mirror"]:
+            print(f"hub ids read from the local mirror {info['hub_mirror']} (RLKIT_HUB_MIRROR), not the Hub")
         print(" | ".join(f"{k} {v}" for k, v in versions().items()))
         print(line)
     return info
