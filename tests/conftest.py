@@ -23,3 +23,17 @@ def mini_model(tmp_path_factory):
     from rlkit import tiny
 
     return tiny.build(MINI_RECIPE, tmp_path_factory.mktemp("mini") / "model", verbose=False)
+
+
+@pytest.fixture
+def offline_empty_cache(monkeypatch, tmp_path):
+    """Offline mode with empty caches, so no earlier download can answer."""
+    import datasets
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))

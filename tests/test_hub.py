@@ -5,7 +5,6 @@ cache (and must fail with the kit's message) or is replaced by a stub returning 
 """
 
 import datasets
-import huggingface_hub.constants
 import pytest
 from datasets import Dataset
 from trl.data_utils import is_conversational
@@ -211,17 +210,6 @@ def test_bad_task_or_split_fails_before_loading(monkeypatch, task, split, messag
     monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("must not load"))
     with pytest.raises(RlkitError, match=message):
         hub.load_hub_task(task, split)
-
-
-@pytest.fixture
-def offline_empty_cache(monkeypatch, tmp_path):
-    """Offline mode with empty caches, so no earlier download can answer."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
 
 
 @pytest.mark.parametrize("task", ["gsm8k", "math500", "countdown_hub", "smoltalk", "ultrafeedback"])

@@ -3,8 +3,6 @@
 import json
 import shutil
 
-import datasets
-import huggingface_hub.constants
 import pytest
 import torch
 
@@ -14,18 +12,8 @@ from rlkit.rewards import get_reward
 
 
 @pytest.fixture
-def no_network(monkeypatch, tmp_path):
-    """No Hub and empty caches: anything that is not read from the mirror fails."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
-
-
-@pytest.fixture
-def mirror_dir(monkeypatch, tmp_path, no_network):
+def mirror_dir(monkeypatch, tmp_path, offline_empty_cache):
+    """A mirror folder set in RLKIT_HUB_MIRROR, the Hub offline and its caches empty."""
     root = tmp_path / "mirror"
     root.mkdir()
     monkeypatch.setenv(mirror.MIRROR_ENV, str(root))
