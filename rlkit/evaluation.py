@@ -86,16 +86,20 @@ def _prompt_text(tokenizer: Any, prompt: Prompt) -> str:
 
 
 def _stop_token_ids(tokenizer: Any) -> list[int]:
-    """End-of-sequence ids: the tokenizer's eos plus ``<|im_end|>`` when it is a separate token.
+    """End-of-sequence ids: the tokenizer's eos plus ``<|im_end|>`` and ``<|endoftext|>`` when they are
+    separate tokens. A base model ends a document with ``<|endoftext|>`` even when its tokenizer's eos is
+    ``<|im_end|>`` (the kit's tiny model); generating past it would append an unrelated new document,
+    whose last ``<answer>`` the verifiers would then score.
 
     Example:
         >>> _stop_token_ids(qwen_base_tokenizer)  # eos is <|endoftext|>
         [151643, 151645]
     """
     ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    im_end = tokenizer.get_vocab().get("<|im_end|>")
-    if im_end is not None and im_end not in ids:
-        ids.append(im_end)
+    vocab = tokenizer.get_vocab()
+    for token in ("<|im_end|>", "<|endoftext|>"):
+        if vocab.get(token) is not None and vocab[token] not in ids:
+            ids.append(vocab[token])
     if not ids:
         raise ValueError("The tokenizer has no eos_token and no <|im_end|> token to stop generation on.")
     return ids

@@ -1,0 +1,48 @@
+"""Shared by the benchmarks: the machine's name, peak memory, and the markdown row every benchmark prints."""
+
+from __future__ import annotations
+
+import platform
+import resource
+import statistics
+
+
+def machine() -> str:
+    """The device a number came from: the GPU's name, or the CPU's model, core count and vector extensions."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
+    model, flags = platform.processor() or "cpu", ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+        model = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
+        flags = "AVX-512" if "avx512f" in info else "no AVX-512"
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {torch.get_num_threads()} threads, {flags}".strip(", ")
+
+
+def peak_memory_gb() -> float:
+    """Peak memory so far: CUDA allocations on a GPU, else the process's peak resident set (Linux: KiB)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def reset_peak() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def row(cells: list) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"

@@ -1,0 +1,96 @@
+"""GRPO throughput: the kit's trainer (rlkit.training.grpo_trainer) against TRL's GRPOTrainer built by hand
+with the same settings, as a ratio measured in one run.
+
+Each repeat trains a fresh LoRA policy for ``--steps`` optimizer steps with the kit and with plain TRL
+(alternating, and which goes first alternates too, so drift and warm-up hit both alike); the medians of steps/s and completion
+tokens/s are reported with the ratio kit / plain (1.0: the kit adds nothing), and the peak memory.
+Prints one markdown row per trainer, naming the machine.
+
+    python benchmarks/grpo_throughput.py                  # the offline tiny model on CPU, about a minute
+    python benchmarks/grpo_throughput.py --profile gpu --steps 5 --generations 8 --tokens 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+
+from _common import machine, median, peak_memory_gb, reset_peak, row
+
+
+def plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, reward_weights, cfg, output_dir):
+    """TRL's GRPOTrainer as a user would build it from TRL's documentation, with the kit's settings."""
+    from trl import GRPOConfig, GRPOTrainer
+
+    args = GRPOConfig(
+        output_dir=output_dir, max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
+        lr_scheduler_type="constant_with_warmup", warmup_steps=max(1, cfg.max_steps // 20), logging_steps=1,
+        save_strategy="no", report_to="none", seed=cfg.seed, num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, top_k=0, beta=cfg.beta,
+        loss_type="dapo", scale_rewards="group", disable_dropout=True, reward_weights=reward_weights,
+        use_cpu=cfg.profile != "gpu")
+    return GRPOTrainer(model=policy, reward_funcs=reward_funcs, args=args, processing_class=tokenizer,
+                       train_dataset=prompts.remove_columns(["completion"]))
+
+
+def timed(trainer) -> tuple[float, float]:
+    """``(seconds, completion tokens)`` of one training run (TRL logs the mean completion length per step)."""
+    t0 = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - t0
+    per_step = trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps
+    lengths = [log["completions/mean_length"] for log in trainer.state.log_history if "completions/mean_length" in log]
+    return seconds, sum(lengths) * per_step
+
+
+def main() -> None:
+    from rlkit import config, modeling, rewards, training
+    from rlkit.data import get_task
+    from rlkit.hub import load_splits
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu", choices=["cpu", "gpu"])
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=16, help="completions per step")
+    parser.add_argument("--generations", type=int, default=4, help="completions per prompt")
+    parser.add_argument("--tokens", type=int, default=64, help="max completion tokens")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    scratch = tempfile.mkdtemp(prefix="rlkit-bench-")
+    cfg = config.make_config("grpo", args.profile, output_dir=scratch, max_steps=args.steps,
+                             batch_size=args.batch_size, num_generations=args.generations,
+                             max_completion_length=args.tokens, save_steps=10**6)
+    prompts = load_splits(cfg.task, args.steps * args.batch_size // args.generations + 8, 0, seed=0)[0]
+    reward_funcs, weights = [rewards.get_reward(get_task(cfg.task).reward), rewards.format_reward], [1.0, 0.1]
+    print(f"machine: {machine()} | model: {cfg.model} | {args.steps} steps x {args.batch_size} completions "
+          f"({args.generations} per prompt), {args.tokens} tokens at most, 4-bit: {cfg.load_in_4bit}\n")
+    results = {"kit": [], "plain TRL": []}
+    for repeat in range(args.repeats):
+        order = list(results) if repeat % 2 == 0 else list(results)[::-1]  # who goes first alternates too
+        for name in order:
+            runs = results[name]
+            policy, tokenizer = modeling.load_policy(cfg.model, load_in_4bit=cfg.load_in_4bit, lora_r=cfg.lora_r,
+                                                     lora_alpha=cfg.lora_alpha, seed=cfg.seed)
+            out = f"{scratch}/{name.replace(' ', '_')}_{repeat}"
+            if name == "kit":
+                trainer = training.grpo_trainer(policy, tokenizer, prompts, reward_funcs, cfg, reward_weights=weights,
+                                                output_dir=out, save_strategy="no", logging_steps=1)
+            else:
+                trainer = plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, weights, cfg, out)
+            reset_peak()
+            seconds, tokens = timed(trainer)
+            runs.append((args.steps / seconds, tokens / seconds, peak_memory_gb()))
+    shutil.rmtree(scratch, ignore_errors=True)
+    steps = {name: median([r[0] for r in runs]) for name, runs in results.items()}
+    print(row(["trainer", "steps/s", "completion tokens/s", "peak memory GB", "steps/s, kit / plain TRL", "machine"]))
+    print(row(["---"] * 6))
+    for name, runs in results.items():
+        print(row([name, f"{steps[name]:.3f}", f"{median([r[1] for r in runs]):.0f}", f"{max(r[2] for r in runs):.2f}",
+                   f"{steps['kit'] / steps['plain TRL']:.2f}" if name == "kit" else "", machine()]))
+
+if __name__ == "__main__":
+    main()
