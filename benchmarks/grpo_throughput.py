@@ -24,6 +24,8 @@ def plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, reward_weights, 
     """TRL's GRPOTrainer as a user would build it from TRL's documentation, with the kit's settings."""
     from trl import GRPOConfig, GRPOTrainer
 
+    from rlkit.modeling import precision
+
     args = GRPOConfig(
         output_dir=output_dir, max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
@@ -31,7 +33,10 @@ def plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, reward_weights, 
         save_strategy="no", report_to="none", seed=cfg.seed, num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, top_k=0, beta=cfg.beta,
         loss_type="dapo", scale_rewards="group", disable_dropout=True, reward_weights=reward_weights,
-        use_cpu=cfg.profile != "gpu")
+        use_cpu=cfg.profile != "gpu", gradient_checkpointing=False, **precision().trainer_flags)
+    # GRPOConfig's own defaults are bf16=True and gradient_checkpointing=True: left in, the "plain" side
+    # would run bf16 autocast on a CPU (faster wherever the CPU has bf16 instructions) and measure that,
+    # not the kit.
     return GRPOTrainer(model=policy, reward_funcs=reward_funcs, args=args, processing_class=tokenizer,
                        train_dataset=prompts.remove_columns(["completion"]))
 
