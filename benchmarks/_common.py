@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import resource
-import statistics
 
 
 def machine() -> str:
@@ -38,10 +37,6 @@ def reset_peak() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def row(cells: list) -> str:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from statistics import median
 
-from _common import machine, median, row
+from _common import machine, row
 
 
 def bare_generate(model, tokenizer, prompts, *, max_new_tokens, batch_size, temperature, num_samples):

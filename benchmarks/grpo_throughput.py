@@ -16,8 +16,9 @@ import argparse
 import shutil
 import tempfile
 import time
+from statistics import median
 
-from _common import machine, median, peak_memory_gb, reset_peak, row
+from _common import machine, peak_memory_gb, reset_peak, row
 
 
 def plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, reward_weights, cfg, output_dir):

@@ -104,13 +104,19 @@ def load_dataset(hub_id: str, config: str | None, split: str) -> datasets.Datase
     return datasets.load_dataset(SPLIT_FORMATS[file.suffix], data_files={split: str(file)}, split=split)
 
 
+def _root_to_fill(root: str | Path | None) -> Path:
+    """The mirror to write into: ``root``, else ``RLKIT_HUB_MIRROR``."""
+    found = Path(root) if root else mirror_root()
+    if found is None:
+        raise RlkitError(f"Pass the mirror folder as root, or set {MIRROR_ENV}.")
+    return found
+
+
 def mirror_model(model: str, root: str | Path | None = None) -> Path:
     """Download ``model`` from the Hub into the mirror (needs network); returns its folder."""
     from huggingface_hub import snapshot_download
 
-    root = Path(root) if root else mirror_root()
-    if root is None:
-        raise RlkitError(f"Pass the mirror folder as root, or set {MIRROR_ENV}.")
+    root = _root_to_fill(root)
     folder = root / model
     snapshot_download(model, local_dir=folder)
     return folder
@@ -122,9 +128,7 @@ def mirror_dataset(hub_id: str, config: str | None = None, root: str | Path | No
     keeps the first rows of each split. Returns the config's folder."""
     import datasets
 
-    root = Path(root) if root else mirror_root()
-    if root is None:
-        raise RlkitError(f"Pass the mirror folder as root, or set {MIRROR_ENV}.")
+    root = _root_to_fill(root)
     folder = dataset_folder(hub_id, config, root)
     folder.mkdir(parents=True, exist_ok=True)
     for split, rows in datasets.load_dataset(hub_id, config).items():

@@ -74,13 +74,6 @@ def precision() -> Precision:
     return Precision("cpu", torch.float32, "no CUDA GPU or MPS")
 
 
-def device_and_dtype() -> tuple[str, torch.dtype]:
-    """``(device, dtype)`` of :func:`precision`: cuda with bf16 where the GPU has it natively, fp16 on a
-    T4 or V100, mps or cpu with fp32."""
-    rule = precision()
-    return rule.device, rule.dtype
-
-
 def _hub_error(model: str, err: Exception) -> RlkitError:
     return RlkitError(
         f"Could not load model {model!r}: {type(err).__name__}: {str(err).splitlines()[0][:200]}\n"

@@ -211,7 +211,8 @@ def dpo_trainer(model, tokenizer, pairs, cfg: RunConfig, nll_weight: float = 0.0
 
 # ---------------------------------------------------------------- reward model and RLOO
 def reward_trainer(model, tokenizer, pairs, cfg: RunConfig, **overrides):
-    """TRL's RewardTrainer (Bradley-Terry) on conversational preference pairs, full fine-tune in fp32."""
+    """TRL's RewardTrainer (Bradley-Terry) on conversational preference pairs: a full fine-tune of fp32
+    weights (rlkit.reward_model loads them so), autocast on a GPU by the precision rule (rlkit.modeling.precision)."""
     from trl import RewardConfig, RewardTrainer
 
     from rlkit.dpo import check_pairs
