@@ -8,6 +8,11 @@ Prints one markdown row per trainer, naming the machine.
 
     python benchmarks/grpo_throughput.py                  # the offline tiny model on CPU, about a minute
     python benchmarks/grpo_throughput.py --profile gpu --steps 5 --generations 8 --tokens 512
+    python benchmarks/grpo_throughput.py --profile gpu --weights 16bit --vllm   # bf16/fp16 weights, vLLM colocate
+
+On a GPU the row also says whether the peak memory fits a 16 GB T4 (``--budget-gb``). With ``--profile gpu`` and
+no network, point ``RLKIT_HUB_MIRROR`` at a mirror (``rlkit.rehearsal.build_mirror`` writes one with random
+weights of the real shapes: throughput and memory are the real model's, what it learns is not).
 """
 
 from __future__ import annotations
@@ -21,7 +26,12 @@ from statistics import median
 from _common import machine, peak_memory_gb, reset_peak, row
 
 
-def plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, reward_weights, cfg, output_dir):
+def _vllm(on: bool) -> dict:
+    """GRPOConfig settings for vLLM generation inside the training process (colocate), or none."""
+    return dict(use_vllm=True, vllm_mode="colocate", vllm_gpu_memory_utilization=0.3) if on else {}
+
+
+def plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, reward_weights, cfg, output_dir, **extra):
     """TRL's GRPOTrainer as a user would build it from TRL's documentation, with the kit's settings."""
     from trl import GRPOConfig, GRPOTrainer
 
@@ -34,7 +44,7 @@ def plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, reward_weights, 
         save_strategy="no", report_to="none", seed=cfg.seed, num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, top_k=0, beta=cfg.beta,
         loss_type="dapo", scale_rewards="group", disable_dropout=True, reward_weights=reward_weights,
-        use_cpu=cfg.profile != "gpu", gradient_checkpointing=False, **precision().trainer_flags)
+        use_cpu=cfg.profile != "gpu", gradient_checkpointing=False, **precision().trainer_flags, **extra)
     # GRPOConfig's own defaults are bf16=True and gradient_checkpointing=True: left in, the "plain" side
     # would run bf16 autocast on a CPU (faster wherever the CPU has bf16 instructions) and measure that,
     # not the kit.
@@ -64,12 +74,19 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=4, help="completions per prompt")
     parser.add_argument("--tokens", type=int, default=64, help="max completion tokens")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--weights", default="profile", choices=["profile", "nf4", "16bit"],
+                        help="frozen weights: the profile's choice, NF4, or the precision rule's 16/32-bit dtype")
+    parser.add_argument("--vllm", action="store_true", help="generate with vLLM colocate (16-bit weights only)")
+    parser.add_argument("--budget-gb", type=float, default=16.0, help="memory budget to compare the peak with (T4)")
     args = parser.parse_args()
 
     scratch = tempfile.mkdtemp(prefix="rlkit-bench-")
     cfg = config.make_config("grpo", args.profile, output_dir=scratch, max_steps=args.steps,
                              batch_size=args.batch_size, num_generations=args.generations,
-                             max_completion_length=args.tokens, save_steps=10**6)
+                             max_completion_length=args.tokens, save_steps=10**6,
+                             load_in_4bit={"profile": None, "nf4": True, "16bit": False}[args.weights])
+    if args.vllm and cfg.load_in_4bit:
+        raise SystemExit("--vllm needs 16-bit weights: add --weights 16bit (03_grpo, section 8, says why)")
     prompts = load_splits(cfg.task, args.steps * args.batch_size // args.generations + 8, 0, seed=0)[0]
     reward_funcs, weights = [rewards.get_reward(get_task(cfg.task).reward), rewards.format_reward], [1.0, 0.1]
     print(f"machine: {machine()} | model: {cfg.model} | {args.steps} steps x {args.batch_size} completions "
@@ -84,18 +101,25 @@ def main() -> None:
             out = f"{scratch}/{name.replace(' ', '_')}_{repeat}"
             if name == "kit":
                 trainer = training.grpo_trainer(policy, tokenizer, prompts, reward_funcs, cfg, reward_weights=weights,
-                                                output_dir=out, save_strategy="no", logging_steps=1)
+                                                output_dir=out, save_strategy="no", logging_steps=1,
+                                                **_vllm(args.vllm))
             else:
-                trainer = plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, weights, cfg, out)
+                trainer = plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, weights, cfg, out,
+                                            **_vllm(args.vllm))
             reset_peak()
             seconds, tokens = timed(trainer)
             runs.append((args.steps / seconds, tokens / seconds, peak_memory_gb()))
     shutil.rmtree(scratch, ignore_errors=True)
     steps = {name: median([r[0] for r in runs]) for name, runs in results.items()}
-    print(row(["trainer", "steps/s", "completion tokens/s", "peak memory GB", "steps/s, kit / plain TRL", "machine"]))
-    print(row(["---"] * 6))
+    setting = (f"{'NF4' if cfg.load_in_4bit else 'bf16/fp16' if cfg.profile == 'gpu' else 'fp32'} weights, "
+               f"{'vLLM colocate' if args.vllm else 'HF generate'}, G={args.generations}, {args.tokens} tokens")
+    print(row(["trainer", "setting", "steps/s", "completion tokens/s", "peak memory GB",
+               f"fits {args.budget_gb:g} GB", "steps/s, kit / plain TRL", "machine"]))
+    print(row(["---"] * 8))
     for name, runs in results.items():
-        print(row([name, f"{steps[name]:.3f}", f"{median([r[1] for r in runs]):.0f}", f"{max(r[2] for r in runs):.2f}",
+        peak = max(r[2] for r in runs)
+        print(row([name, setting, f"{steps[name]:.3f}", f"{median([r[1] for r in runs]):.0f}", f"{peak:.2f}",
+                   "yes" if peak <= args.budget_gb else "no",
                    f"{steps['kit'] / steps['plain TRL']:.2f}" if name == "kit" else "", machine()]))
 
 if __name__ == "__main__":

@@ -38,7 +38,10 @@ class Generations:
     """Completions for a list of prompts, ``num_samples`` per prompt.
 
     ``texts[i][j]`` is sample ``j`` for prompt ``i``; ``truncated[i][j]`` is True when
-    that sample used all ``max_new_tokens`` without emitting an end-of-sequence token.
+    that sample used all ``max_new_tokens`` without emitting an end-of-sequence token;
+    ``token_ids[i][j]`` are the ids the model sampled, up to and including its first stop
+    token. Score those ids, not a re-tokenization of the text: decoding and encoding again
+    need not give the same ids back (TRL's trainers keep the sampled ids too).
 
     Example:
         >>> gens = generate(model, tokenizer, prompts, max_new_tokens=64)
@@ -48,6 +51,7 @@ class Generations:
 
     texts: list[list[str]]
     truncated: list[list[bool]]
+    token_ids: list[list[list[int]]] = field(default_factory=list)
 
     @property
     def truncation_rate(self) -> float:
@@ -151,10 +155,23 @@ def _model_device(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
+def _until_stop(row: list[int], stop_ids: list[int]) -> list[int]:
+    """A generated row cut after its first stop token (the padding after it dropped).
+
+    Example:
+        >>> _until_stop([5, 6, 2, 0, 0], stop_ids=[2])
+        [5, 6, 2]
+    """
+    for i, token in enumerate(row):
+        if token in stop_ids:
+            return row[: i + 1]
+    return row
+
+
 def _generate_batch(
     model: Any, tokenizer: Any, texts: list[str], config: GenerationConfig
-) -> tuple[list[str], list[bool]]:
-    """Generate for one batch of rendered prompts; returns flat (texts, truncated) lists.
+) -> tuple[list[str], list[bool], list[list[int]]]:
+    """Generate for one batch of rendered prompts; returns flat (texts, truncated, token ids) lists.
 
     Rows come back prompt-major: all samples of prompt 0, then of prompt 1, ...
     """
@@ -166,7 +183,8 @@ def _generate_batch(
         )
     new_tokens = output[:, inputs["input_ids"].shape[1] :]
     decoded = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-    return decoded, _is_truncated(new_tokens, config.eos_token_id, config.max_new_tokens)
+    ids = [_until_stop(row, list(config.eos_token_id)) for row in new_tokens.tolist()]
+    return decoded, _is_truncated(new_tokens, config.eos_token_id, config.max_new_tokens), ids
 
 
 def _chunk(flat: list, size: int) -> list[list]:
@@ -199,17 +217,19 @@ def _generation_mode(model: Any, tokenizer: Any) -> Iterator[None]:
 
 def _generate_all(
     model: Any, tokenizer: Any, rendered: list[str], config: GenerationConfig, batch_size: int, desc: str
-) -> tuple[list[str], list[bool]]:
+) -> tuple[list[str], list[bool], list[list[int]]]:
     """Run ``_generate_batch`` over all rendered prompts with a progress bar (flat outputs)."""
     texts: list[str] = []
     truncated: list[bool] = []
+    ids: list[list[int]] = []
     with _generation_mode(model, tokenizer), tqdm(total=len(rendered), desc=desc, unit="prompt") as bar:
         for batch in _chunk(rendered, batch_size):
-            batch_texts, batch_truncated = _generate_batch(model, tokenizer, batch, config)
+            batch_texts, batch_truncated, batch_ids = _generate_batch(model, tokenizer, batch, config)
             texts += batch_texts
             truncated += batch_truncated
+            ids += batch_ids
             bar.update(len(batch))
-    return texts, truncated
+    return texts, truncated, ids
 
 
 def generate(
@@ -248,8 +268,9 @@ def generate(
     rendered = [_prompt_text(tokenizer, p) for p in prompts]
     if seed is not None:
         torch.manual_seed(seed)
-    texts, truncated = _generate_all(model, tokenizer, rendered, config, batch_size, desc)
-    return Generations(texts=_chunk(texts, num_samples), truncated=_chunk(truncated, num_samples))
+    texts, truncated, ids = _generate_all(model, tokenizer, rendered, config, batch_size, desc)
+    return Generations(texts=_chunk(texts, num_samples), truncated=_chunk(truncated, num_samples),
+                       token_ids=_chunk(ids, num_samples))
 
 
 # ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ with optional 4-bit NF4 weights (bitsandbytes, CPU or GPU) and LoRA adapters (PE
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,6 +75,16 @@ def precision() -> Precision:
     return Precision("cpu", torch.float32, "no CUDA GPU or MPS")
 
 
+def process_device(device: str) -> str:
+    """``"cuda"`` becomes this process's GPU: under ``accelerate launch`` or torchrun each rank has its own
+    (``LOCAL_RANK``), otherwise the first. Other devices are returned as they are.
+
+    >>> process_device("cpu")
+    'cpu'
+    """
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if device == "cuda" else device
+
+
 def _hub_error(model: str, err: Exception) -> RlkitError:
     return RlkitError(
         f"Could not load model {model!r}: {type(err).__name__}: {str(err).splitlines()[0][:200]}\n"
@@ -122,10 +133,11 @@ def load_model(model: str, *, load_in_4bit: bool = False, dtype=None, device: st
 
     rule = precision()
     device, dtype = device or rule.device, dtype or rule.weights_dtype(trained_whole)
+    device = process_device(device)
     path = resolve_model_path(model)
     kwargs = dict(dtype=dtype, quantization_config=quantization_config(load_in_4bit, dtype))
     if load_in_4bit:
-        kwargs["device_map"] = {"": 0 if device == "cuda" else device}
+        kwargs["device_map"] = {"": device}
     try:
         lm = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as err:

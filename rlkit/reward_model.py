@@ -82,7 +82,7 @@ def load_reward_model(name: str = OFFLINE_REWARD_MODEL, device: str | None = Non
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from rlkit.modeling import _hub_error
+    from rlkit.modeling import _hub_error, precision, process_device
 
     path = resolve_reward_model_path(name)
     try:
@@ -96,7 +96,7 @@ def load_reward_model(name: str = OFFLINE_REWARD_MODEL, device: str | None = Non
         tokenizer.pad_token = tokenizer.eos_token
     check_reward_tokenizer(tokenizer)
     model.config.pad_token_id = tokenizer.pad_token_id
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = process_device(device or precision().device)
     return model.to(device), tokenizer
 
 

@@ -1,0 +1,71 @@
+"""The gpu rehearsal: every notebook with the ``gpu`` profile's own settings, headless through papermill.
+
+Only these are substituted: the hub ids read from a local mirror (``RLKIT_HUB_MIRROR``) that holds
+random-weight models with the real shapes, special tokens and chat templates, and dataset fixtures with
+each dataset's real splits, columns and formats (``rlkit.rehearsal``); and the scale (a step or two, a
+few held-out rows, shorter completions where the notebook has that setting, so that five notebooks fit
+in CI on two CPU cores). Everything else (NF4 weights, LoRA, gradient checkpointing, the trainers, the
+evaluation, the plots, metrics.json) is the gpu profile's code. On a machine with CUDA the same test runs
+on the GPU (``scripts/gpu_check.sh``); without one it runs on the CPU in float32.
+
+A random-weight model cannot learn, so nothing here checks a gain: the notebooks' own gain assertions
+are off outside the cpu profile. A notebook that raises fails the test with the cell that raised.
+"""
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+# Scale only: steps, rows, and (where a notebook has the setting) batch and completion length.
+SCALE = {
+    "00_setup": {},
+    "01_sft": dict(MAX_STEPS=1, N_TRAIN=16, N_EVAL=4, HEADROOM_K=2),
+    "02_dpo": dict(MAX_STEPS=1, N_EVAL=4, BATCH_SIZE=2),
+    "03_grpo": dict(MAX_STEPS=1, N_EVAL=4, BATCH_SIZE=8, MAX_COMPLETION_LENGTH=48),
+    "04_rloo": dict(MAX_STEPS=1, RM_STEPS=2, N_EVAL=4, BATCH_SIZE=8, MAX_COMPLETION_LENGTH=48),
+}
+
+pytestmark = pytest.mark.rehearsal
+
+
+def test_every_notebook_has_a_rehearsal_scale():
+    assert sorted(SCALE) == [n.removesuffix(".ipynb") for n in NOTEBOOKS]
+
+
+@pytest.fixture(scope="module")
+def rehearsal_mirror(tmp_path_factory):
+    from rlkit.rehearsal import build_mirror
+
+    return build_mirror(tmp_path_factory.mktemp("mirror"), verbose=False)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_notebook_runs_with_the_gpu_profile(notebook, rehearsal_mirror, tmp_path, monkeypatch):
+    import papermill
+
+    monkeypatch.setenv("RLKIT_HUB_MIRROR", str(rehearsal_mirror))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    work = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", work)
+    name = notebook.removesuffix(".ipynb")
+    started = time.time()
+    out = papermill.execute_notebook(
+        str(work / notebook), str(tmp_path / f"{name}.out.ipynb"), cwd=str(work), progress_bar=False,
+        parameters={"PROFILE": "gpu", **SCALE[name]}, kernel_name="python3",
+    )
+    banner = "".join(o.get("text", "") for c in out.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "PROFILE=gpu" in banner and "RLKIT_HUB_MIRROR" in banner
+    metrics = work / "outputs" / "gpu" / name / "metrics.json"
+    if name != "00_setup":
+        row = json.loads(metrics.read_text())
+        assert row["profile"] == "gpu" and row["steps"] >= 1, row
+    print(f"{notebook}: gpu profile rehearsed in {time.time() - started:.0f}s")
