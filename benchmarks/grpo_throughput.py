@@ -9,6 +9,7 @@ Prints one markdown row per trainer, naming the machine.
     python benchmarks/grpo_throughput.py                  # the offline tiny model on CPU, about a minute
     python benchmarks/grpo_throughput.py --profile gpu --steps 5 --generations 8 --tokens 512
     python benchmarks/grpo_throughput.py --profile gpu --weights 16bit --vllm   # bf16/fp16 weights, vLLM colocate
+    python benchmarks/grpo_throughput.py --control   # A/A: plain TRL on both sides, the ratio's noise floor
 
 On a GPU the row also says whether the peak memory fits a 16 GB T4 (``--budget-gb``). With ``--profile gpu`` and
 no network, point ``RLKIT_HUB_MIRROR`` at a mirror (``rlkit.rehearsal.build_mirror`` writes one with random
@@ -77,6 +78,8 @@ def main() -> None:
     parser.add_argument("--weights", default="profile", choices=["profile", "nf4", "16bit"],
                         help="frozen weights: the profile's choice, NF4, or the precision rule's 16/32-bit dtype")
     parser.add_argument("--vllm", action="store_true", help="generate with vLLM colocate (16-bit weights only)")
+    parser.add_argument("--control", action="store_true",
+                        help="an A/A run: both sides plain TRL, to see how far apart two identical trainers measure")
     parser.add_argument("--budget-gb", type=float, default=16.0, help="memory budget to compare the peak with (T4)")
     args = parser.parse_args()
 
@@ -99,7 +102,7 @@ def main() -> None:
             policy, tokenizer = modeling.load_policy(cfg.model, load_in_4bit=cfg.load_in_4bit, lora_r=cfg.lora_r,
                                                      lora_alpha=cfg.lora_alpha, seed=cfg.seed)
             out = f"{scratch}/{name.replace(' ', '_')}_{repeat}"
-            if name == "kit":
+            if name == "kit" and not args.control:
                 trainer = training.grpo_trainer(policy, tokenizer, prompts, reward_funcs, cfg, reward_weights=weights,
                                                 output_dir=out, save_strategy="no", logging_steps=1,
                                                 **_vllm(args.vllm))
@@ -111,14 +114,15 @@ def main() -> None:
             runs.append((args.steps / seconds, tokens / seconds, peak_memory_gb()))
     shutil.rmtree(scratch, ignore_errors=True)
     steps = {name: median([r[0] for r in runs]) for name, runs in results.items()}
-    setting = (f"{'NF4' if cfg.load_in_4bit else 'bf16/fp16' if cfg.profile == 'gpu' else 'fp32'} weights, "
+    setting = (f"{'NF4' if cfg.load_in_4bit else str(modeling.precision().dtype).split('.')[-1]} weights, "
                f"{'vLLM colocate' if args.vllm else 'HF generate'}, G={args.generations}, {args.tokens} tokens")
     print(row(["trainer", "setting", "steps/s", "completion tokens/s", "peak memory GB",
                f"fits {args.budget_gb:g} GB", "steps/s, kit / plain TRL", "machine"]))
     print(row(["---"] * 8))
     for name, runs in results.items():
         peak = max(r[2] for r in runs)
-        print(row([name, setting, f"{steps[name]:.3f}", f"{median([r[1] for r in runs]):.0f}", f"{peak:.2f}",
+        label = "plain TRL (control, in the kit's place)" if name == "kit" and args.control else name
+        print(row([label, setting, f"{steps[name]:.3f}", f"{median([r[1] for r in runs]):.0f}", f"{peak:.2f}",
                    "yes" if peak <= args.budget_gb else "no",
                    f"{steps['kit'] / steps['plain TRL']:.2f}" if name == "kit" else "", machine()]))
 

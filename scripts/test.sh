@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test tier: unit tests, every notebook headless in the smoke profile (nbval checks the stored
-# teaching outputs), and the cpu-profile learning checks. Extra arguments go to pytest.
+# teaching outputs), the gpu rehearsal (every notebook in the gpu profile on random-weight models of the
+# real shapes), the 2-process accelerate test, and the cpu-profile learning checks. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
