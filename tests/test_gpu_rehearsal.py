@@ -46,6 +46,42 @@ def rehearsal_mirror(tmp_path_factory):
     return build_mirror(tmp_path_factory.mktemp("mirror"), verbose=False)
 
 
+def test_every_hub_task_loads_from_the_rehearsal_mirror_and_its_reward_scores_it(rehearsal_mirror, monkeypatch):
+    """The fixtures go through the real mappers (also the tasks no notebook uses by default)."""
+    from rlkit import hub
+    from rlkit.data import get_task
+    from rlkit.rewards import get_reward
+
+    monkeypatch.setenv("RLKIT_HUB_MIRROR", str(rehearsal_mirror))
+    for task in hub.hub_tasks():
+        for split in hub.HUB_SOURCES[task].splits:
+            rows = hub.load_hub_task(task, split, n=4, seed=0)
+            assert len(rows) == 4, (task, split)
+            reward = get_task(task).reward
+            if reward != "none" and task != "countdown_hub":  # hub countdown has no gold solution to score
+                gold = get_reward(reward)(completions=rows["completion"], **{
+                    k: rows[k] for k in rows.column_names if k not in ("prompt", "completion")})
+                assert gold == [1.0] * 4, (task, split, gold)
+
+
+def test_the_mirror_has_the_real_special_ids_and_shapes(rehearsal_mirror):
+    from transformers import AutoConfig, AutoTokenizer
+
+    from rlkit import rehearsal
+
+    for hub_id, eos in ((rehearsal.QWEN_BASE, "<|endoftext|>"), (rehearsal.QWEN_INSTRUCT, "<|im_end|>")):
+        tok = AutoTokenizer.from_pretrained(rehearsal_mirror / hub_id)
+        config = AutoConfig.from_pretrained(rehearsal_mirror / hub_id)
+        assert [tok.convert_tokens_to_ids(t) for t in ("<|endoftext|>", "<|im_start|>", "<|im_end|>")] == \
+            [151643, 151644, 151645]
+        assert tok.eos_token == eos and tok.pad_token_id == 151643 and len(tok) == 151665
+        assert (config.vocab_size, config.hidden_size, config.num_key_value_heads) == (151936, 896, 2)
+        text = tok.apply_chat_template([{"role": "user", "content": "2+2?"}], tokenize=False, add_generation_prompt=True)
+        assert text.startswith("<|im_start|>system\nYou are Qwen") and text.endswith("<|im_start|>assistant\n")
+    rm_tok = AutoTokenizer.from_pretrained(rehearsal_mirror / rehearsal.DEBERTA)
+    assert (rm_tok.cls_token_id, rm_tok.sep_token_id, rm_tok.mask_token_id) == (1, 2, 128000)
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_notebook_runs_with_the_gpu_profile(notebook, rehearsal_mirror, tmp_path, monkeypatch):
     import papermill
