@@ -131,9 +131,14 @@ def build_trainer(cfg, args, log: PromptLog):
             from datasets import Dataset
 
             verifier = rewards.get_reward(data.get_task(cfg.task).reward)
-            pairs = Dataset.from_list(dpo.sample_verifier_pairs(
-                policy, tokenizer, rows, verifier, n_samples=args.n_samples,
-                max_new_tokens=cfg.max_completion_length, batch_size=cfg.eval_batch_size, seed=cfg.seed))
+            pairs = dpo.sample_verifier_pairs(policy, tokenizer, rows, verifier, n_samples=args.n_samples,
+                                              max_new_tokens=cfg.max_completion_length,
+                                              batch_size=cfg.eval_batch_size, seed=cfg.seed)
+            if args.instruct_fraction > 0:  # as 02_dpo: the kit's instruction pairs mixed in
+                n = max(cfg.batch_size, round(len(pairs) * args.instruct_fraction / (1 - args.instruct_fraction)))
+                pairs += data.generate_rows("instruct_pairs", n, cfg.seed, held_out=False)
+            keep = ("prompt", "chosen", "rejected")
+            pairs = Dataset.from_list([{k: p[k] for k in keep} for p in pairs]).shuffle(seed=cfg.seed)
         return training.dpo_trainer(policy, tokenizer, pairs, cfg, nll_weight=args.nll_weight), policy
     if cfg.method == "reward":
         pairs, _ = load_splits(cfg.task, cfg.n_train, 0, cfg.seed)
@@ -146,7 +151,8 @@ def build_trainer(cfg, args, log: PromptLog):
     if cfg.method == "rloo":
         if not args.reward_model:
             raise RlkitError("rloo needs --reward-model FOLDER: a reward model trained by `python -m rlkit.train "
-                             "reward` (its <output_dir>/final) or by 04_rloo (outputs/<profile>/04_rloo/reward_model).")
+                             "reward` (its <output_dir>/final), or a checkpoint of 04_rloo's "
+                             "(outputs/<profile>/04_rloo/reward_model/checkpoints/checkpoint-N).")
         rm, rm_tokenizer = reward_model.load_reward_model(args.reward_model)
         train_rows, _ = load_splits(cfg.task, cfg.n_train, 0, cfg.seed)
         funcs, classes, weights = [rm, log.wrap(rewards.format_reward)], [rm_tokenizer, None], [1.0, 0.5]
@@ -171,6 +177,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--scale-rewards", default="group", help="grpo: group | batch | none")
     parser.add_argument("--nll-weight", type=float, default=1.0, help="dpo: weight of the NLL term (02_dpo)")
     parser.add_argument("--n-samples", type=int, default=8, help="dpo offline: samples per prompt for the pairs")
+    parser.add_argument("--instruct-fraction", type=float, default=0.2,
+                        help="dpo offline: share of the kit's instruction pairs mixed in (02_dpo)")
     args = parser.parse_intermixed_args(argv)  # settings may come before or after the options
 
     import torch

@@ -50,8 +50,9 @@ def test_two_cpu_processes_draw_different_prompts_and_end_with_the_same_lora_wei
 
 
 def test_every_method_runs_as_a_script_and_rloo_uses_the_reward_model_it_trained(tmp_path):
-    """One process, smoke profile: sft saves 01's merged model, which dpo starts from; reward then rloo."""
-    runs = [["sft", "--output-dir", "sft"], ["dpo", "task=instruct_pairs"], ["reward", "task=instruct_pairs"],
+    """One process, smoke profile: sft saves 01's merged model; dpo samples verifier pairs from it (+ instruction
+    pairs); reward trains on the instruction pairs; rloo uses that reward model."""
+    runs = [["sft", "--output-dir", "sft"], ["dpo"], ["reward", "task=instruct_pairs"],
             ["rloo", "--reward-model", "outputs/smoke/train_reward/final"]]
     for args in runs:
         cmd = [sys.executable, "-m", "rlkit.train", *args, "--profile", "smoke", "--sft-dir", "sft", "max_steps=2"]
