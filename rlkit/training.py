@@ -112,11 +112,31 @@ def check_resumable(cfg: RunConfig) -> str | None:
     return ckpt
 
 
+def _finished_steps(ckpt: str) -> int:
+    """The optimizer steps a checkpoint's run had done."""
+    import json
+
+    state = Path(ckpt) / "trainer_state.json"
+    return int(json.loads(state.read_text()).get("global_step", 0)) if state.exists() else 0
+
+
 def train(trainer, cfg: RunConfig) -> float:
-    """Train, resuming from this run's newest checkpoint when there is one. Returns seconds spent."""
+    """Train, resuming from this run's newest checkpoint when there is one. Returns seconds spent.
+
+    A checkpoint that already holds all ``max_steps`` (the notebook run again after it finished) is loaded,
+    weights and history, without training: transformers would otherwise run one step more past the end.
+    """
     import json
 
     ckpt = check_resumable(cfg)
+    if ckpt and _finished_steps(ckpt) >= cfg.max_steps:
+        from transformers.trainer_callback import TrainerState
+
+        print(f"{ckpt} holds this run finished ({cfg.max_steps} steps): its weights are loaded, nothing is "
+              f"trained (delete {checkpoint_dir(cfg)} to train again)")
+        trainer._load_from_checkpoint(ckpt)
+        trainer.state = TrainerState.load_from_json(str(Path(ckpt) / "trainer_state.json"))
+        return 0.0
     if ckpt:
         print(f"Resuming from {ckpt} (delete {checkpoint_dir(cfg)} to start over)")
     else:

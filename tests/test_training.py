@@ -99,6 +99,23 @@ def test_interrupted_grpo_run_resumes_from_its_checkpoint(mini_model, tmp_path):
     assert any(not torch.equal(saved_adapter[k], now[k]) for k in now)  # and training went on from it
 
 
+def test_a_finished_run_run_again_loads_its_weights_and_trains_no_further(mini_model, tmp_path):
+    cfg, trainer = _grpo(mini_model, tmp_path)
+    training.train(trainer, cfg)
+    assert trainer.state.global_step == cfg.max_steps
+    trained = {k: v.clone() for k, v in trainer.model.state_dict().items() if "lora_" in k}
+
+    cfg, trainer = _grpo(mini_model, tmp_path)  # "run the notebook again": a fresh policy, the same folder
+    counter = _CountSteps()
+    trainer.add_callback(counter)
+    assert training.train(trainer, cfg) == 0.0
+    assert counter.steps == [] and trainer.state.global_step == cfg.max_steps  # transformers alone ran one more
+    assert training.last_checkpoint(cfg).endswith(f"checkpoint-{cfg.max_steps}")
+    now = {k: v for k, v in trainer.model.state_dict().items() if "lora_" in k}
+    assert all(torch.equal(trained[k], now[k]) for k in trained)  # the finished run's weights, not fresh ones
+    assert any("reward" in h for h in trainer.state.log_history)  # and its history, for the plots
+
+
 def test_resume_refuses_a_checkpoint_from_other_settings(mini_model, tmp_path):
     cfg, trainer = _grpo(mini_model, tmp_path, learning_rate=1e-4)
     trainer.add_callback(_Interrupt(at_step=3))
