@@ -71,7 +71,9 @@ class PromptLog:
         self.seen: list[str] = []
 
     def wrap(self, func):
-        if not callable(func) or hasattr(func, "config"):  # a reward model: TRL calls it differently
+        from rlkit.training import _is_reward_model
+
+        if not callable(func) or _is_reward_model(func):  # a reward model: TRL calls it differently
             return func
 
         @functools.wraps(func)
