@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from rlkit.errors import RlkitError
 
 PROFILES = ("smoke", "cpu", "gpu")
-METHODS = ("setup", "sft", "dpo", "grpo", "rloo", "reward")
+METHODS = ("setup", "sft", "dpo", "grpo", "rloo", "reward", "online_dpo")
 OFFLINE_MODEL = "offline:tiny-qwen2"  # built locally by rlkit.tiny, never downloaded
 GPU_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"  # RL lessons: follows the <think>/<answer> format from the start
 GPU_BASE_MODEL = "Qwen/Qwen2.5-0.5B"  # 01_sft starts from the base model, as paper P1 does
@@ -168,6 +168,12 @@ DEFAULTS: dict[str, dict[str, dict]] = {
                     load_in_4bit=False),  # as grpo's cpu default
         "gpu": dict(learning_rate=5e-6, max_steps=300, batch_size=4, grad_accum=4, beta=0.1, n_train=5000,
                     task="ultrafeedback", max_completion_length=384, max_prompt_length=512, save_steps=100),
+    },
+    "online_dpo": {  # 05_online_dpo: every arm (offline/semi-online/online DPO, GRPO) takes these settings
+        "smoke": dict(beta=0.1, learning_rate=2e-4),
+        "cpu": dict(learning_rate=1e-4, max_steps=80, beta=0.1, n_train=1000, load_in_4bit=False),
+        "gpu": dict(task="gsm8k", learning_rate=5e-6, max_steps=100, beta=0.1, n_train=2000, n_eval=300,
+                    max_completion_length=384, eval_batch_size=32),
     },
     "reward": {  # the Bradley-Terry reward model 04_rloo trains: a full fine-tune of a small encoder
         # offline, n_train / n_eval count prompts; each gives at most one pair (04_rloo, section 1)

@@ -216,13 +216,14 @@ def _generation_mode(model: Any, tokenizer: Any) -> Iterator[None]:
 
 
 def _generate_all(
-    model: Any, tokenizer: Any, rendered: list[str], config: GenerationConfig, batch_size: int, desc: str
+    model: Any, tokenizer: Any, rendered: list[str], config: GenerationConfig, batch_size: int, desc: str,
+    progress: bool = True,
 ) -> tuple[list[str], list[bool], list[list[int]]]:
     """Run ``_generate_batch`` over all rendered prompts with a progress bar (flat outputs)."""
     texts: list[str] = []
     truncated: list[bool] = []
     ids: list[list[int]] = []
-    with _generation_mode(model, tokenizer), tqdm(total=len(rendered), desc=desc, unit="prompt") as bar:
+    with _generation_mode(model, tokenizer), tqdm(total=len(rendered), desc=desc, unit="prompt", disable=not progress) as bar:
         for batch in _chunk(rendered, batch_size):
             batch_texts, batch_truncated, batch_ids = _generate_batch(model, tokenizer, batch, config)
             texts += batch_texts
@@ -244,13 +245,14 @@ def generate(
     num_samples: int = 1,
     seed: int | None = None,
     desc: str = "generating",
+    progress: bool = True,
 ) -> Generations:
     """Batched generation for conversational prompts, ``num_samples`` completions each.
 
     ``temperature=0`` means greedy decoding; only ``temperature``/``top_p`` shape sampling
     (the model's own top_k/repetition_penalty defaults are overridden, as in TRL).
     ``batch_size`` counts prompts, so one call to ``model.generate`` holds
-    ``batch_size * num_samples`` sequences. ``seed`` reseeds torch's global RNG, so sampled
+    ``batch_size * num_samples`` sequences (``progress=False`` hides the progress bar). ``seed`` reseeds torch's global RNG, so sampled
     runs repeat exactly for the same seed and batch_size.
     The tokenizer's padding side and the model's train/eval mode are restored afterwards.
     String prompts are used as-is (no chat template). Works for PEFT-wrapped models too.
@@ -268,7 +270,7 @@ def generate(
     rendered = [_prompt_text(tokenizer, p) for p in prompts]
     if seed is not None:
         torch.manual_seed(seed)
-    texts, truncated, ids = _generate_all(model, tokenizer, rendered, config, batch_size, desc)
+    texts, truncated, ids = _generate_all(model, tokenizer, rendered, config, batch_size, desc, progress)
     return Generations(texts=_chunk(texts, num_samples), truncated=_chunk(truncated, num_samples),
                        token_ids=_chunk(ids, num_samples))
 
@@ -424,6 +426,7 @@ def evaluate(
     extract_fn: Callable[[str], str | None] | None = None,
     seed: int | None = 0,
     desc: str = "evaluating",
+    progress: bool = True,
 ) -> EvalResult:
     """Generate ``n_samples`` completions per row of ``dataset`` and score them with ``reward_fn``.
 
@@ -442,7 +445,7 @@ def evaluate(
     _check_ks(ks, n_samples)
     gens = generate(
         model, tokenizer, list(dataset["prompt"]), max_new_tokens=max_new_tokens, batch_size=batch_size,
-        temperature=temperature, top_p=top_p, num_samples=n_samples, seed=seed, desc=desc,
+        temperature=temperature, top_p=top_p, num_samples=n_samples, seed=seed, desc=desc, progress=progress,
     )  # fmt: skip
     rewards = score_completions(dataset, gens.texts, reward_fn, n_samples)
     correct = [[r == 1.0 for r in row] for row in rewards]

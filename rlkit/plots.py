@@ -194,3 +194,27 @@ def plot_before_after(
     ax.legend(fontsize=8)
     ax.set_title(title or "before vs after training", fontsize=10)
     return fig
+
+
+def arm_curves(records: Mapping[str, Sequence[Mapping[str, float]]], keys: Sequence[str] = ("accuracy", "entropy",
+               "length"), *, title: str | None = None) -> Figure:
+    """One panel per key (e.g. probe accuracy, rollout entropy, completion length) against optimizer steps,
+    one line per arm. ``records[arm]`` is a list of ``{"step": ..., key: ...}`` rows.
+
+    Example:
+        >>> fig = arm_curves({"online": [{"step": 0, "entropy": 0.2}, {"step": 10, "entropy": 0.15}]}, ["entropy"])
+    """
+    if not records:
+        raise ValueError("No arms to plot: pass {arm name: [{'step': ..., key: value}, ...]}.")
+    fig, axes = _grid(len(keys), len(keys), panel_size=(4.2, 3.0))
+    for ax, key in zip(axes, keys):
+        for arm, rows in records.items():
+            points = [(row["step"], row[key]) for row in rows if _is_number(row.get(key))]
+            if points:
+                ax.plot(*zip(*points), marker=".", label=arm)
+        ax.set_title(key)
+        ax.set_xlabel("optimizer step")
+    axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig

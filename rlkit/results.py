@@ -89,8 +89,12 @@ def write_metrics(
     steps: int | None = None,
     seed: int | None = None,
     extra: Mapping[str, Any] | None = None,
+    metrics_file: bool = True,
 ) -> dict[str, Any]:
     """Write ``output_dir/metrics.json`` and append the same row to the shared ``results.jsonl``.
+
+    ``metrics_file=False`` only appends the row (a study notebook adds one row per arm, then writes its
+    ``metrics.json`` once).
 
     ``delta`` (after - before) and a UTC ``timestamp`` are added; ``extra`` adds more
     fields (e.g. ``{"pass@8": 0.6}``). Returns the row.
@@ -119,14 +123,15 @@ def write_metrics(
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     row = _merge_extra(row, extra)
-    _write_files(Path(output_dir), row)
+    _write_files(Path(output_dir), row, metrics_file)
     return row
 
 
-def _write_files(output_dir: Path, row: Mapping[str, Any]) -> None:
+def _write_files(output_dir: Path, row: Mapping[str, Any], metrics_file: bool = True) -> None:
     """Create the folder, write ``metrics.json`` (pretty) and append one line to the results table."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "metrics.json").write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
+    if metrics_file:
+        (output_dir / "metrics.json").write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
     with results_path(output_dir).open("a", encoding="utf-8") as table:
         table.write(json.dumps(row) + "\n")
 
@@ -160,8 +165,8 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
 def results_table(rows: list[Mapping[str, Any]], *, latest_only: bool = True) -> Any:
     """A pandas DataFrame of result rows, sorted by notebook and profile.
 
-    With ``latest_only`` (default) only the newest row per (notebook, profile) is kept, so
-    re-running a notebook replaces its earlier result in the table.
+    With ``latest_only`` (default) only the newest row per (notebook, profile, method) is kept, so
+    re-running a notebook replaces its earlier result in the table (a study's arms are methods).
 
     Example:
         >>> results_table(read_results("outputs"))[["notebook", "profile", "before", "after", "delta"]]
@@ -173,5 +178,5 @@ def results_table(rows: list[Mapping[str, Any]], *, latest_only: bool = True) ->
     table = table.reindex(columns=COLUMNS + extra_columns)
     if latest_only and len(table):
         table = table.sort_values("timestamp", kind="stable", na_position="first")
-        table = table.drop_duplicates(["notebook", "profile"], keep="last")
+        table = table.drop_duplicates(["notebook", "profile", "method"], keep="last")
     return table.sort_values(["notebook", "profile"], kind="stable").reset_index(drop=True)
