@@ -146,28 +146,39 @@ def run_arm(arm: Arm, cfg, *, train, verifier, measure: Measure, probe, probe_ev
 
 
 # ---------------------------------------------------------------- the table
+def _seed_mean(runs: list[dict], read) -> list[float]:
+    """Each prompt's score averaged over the seeds' runs (the same held-out prompts in every seed)."""
+    per_seed = [read(run) for run in runs]
+    return [sum(scores) / len(scores) for scores in zip(*per_seed, strict=True)]
+
+
 def arm_row(arm: Arm, starts: list[dict], finished: list[dict], seed: int = 0) -> dict:
-    """One arm over its seeds: accuracy (greedy) and its gain over the start, with 95% intervals (paired
-    bootstrap over prompts for one seed, t over seeds for several), pass@1, entropy first/last, length."""
+    """One arm over its seeds: greedy accuracy and its gain over the start, pass@1, entropy first/last, length.
+
+    Intervals: ``ci95`` and ``gain_ci95`` are paired bootstraps over the held-out prompts of the scores averaged
+    over seeds; ``gain_per_seed`` gives each seed's own gain and interval, and ``gain_seed_ci95`` the t interval
+    of the gain over seeds (None for one seed: no spread to measure).
+    """
     from rlkit.stats import bootstrap_mean, over_seeds, paired_bootstrap
 
-    gains = [paired_bootstrap(st["greedy"], f["greedy"], seed=seed) for st, f in zip(starts, finished, strict=True)]
-    pass1 = [paired_bootstrap(st["pass1"], f["pass1"], seed=seed) for st, f in zip(starts, finished, strict=True)]
-    if len(finished) == 1:
-        accuracy, acc_ci = bootstrap_mean(finished[0]["greedy"], seed=seed)
-        gain, gain_ci = gains[0].delta, list(gains[0].ci95)
-    else:
-        acc, dg = over_seeds([g.after for g in gains]), over_seeds([g.delta for g in gains])
-        accuracy, acc_ci, gain, gain_ci = acc["mean"], acc["ci95"], dg["mean"], dg["ci95"]
-    mean = lambda values: sum(values) / len(values)
+    gain = paired_bootstrap(_seed_mean(starts, lambda r: r["greedy"]), _seed_mean(finished, lambda r: r["greedy"]),
+                            seed=seed)
+    pass1 = paired_bootstrap(_seed_mean(starts, lambda r: r["pass1"]), _seed_mean(finished, lambda r: r["pass1"]),
+                             seed=seed)
+    per_seed = [paired_bootstrap(st["greedy"], f["greedy"], seed=seed) for st, f in zip(starts, finished, strict=True)]
+    _, acc_ci = bootstrap_mean(_seed_mean(finished, lambda r: r["greedy"]), seed=seed)
+
+    def mean(values):
+        return sum(values) / len(values) if values else None
+
     first = [f["probes"][0] for f in finished if f["probes"]]
     last = [f["probes"][-1] for f in finished if f["probes"]]
-    return {"arm": arm.name, "s": arm.s, "seeds": len(finished), "accuracy": accuracy, "ci95": list(acc_ci),
-            "gain": gain, "gain_ci95": list(gain_ci), "gain_ci95_per_seed": [list(g.ci95) for g in gains],
-            "pass@1": mean([p.after for p in pass1]), "pass@1_gain": mean([p.delta for p in pass1]),
-            "entropy_first": mean([p["entropy"] for p in first]) if first else None,
-            "entropy_last": mean([p["entropy"] for p in last]) if last else None,
-            "mean_length": mean([p["length"] for p in last]) if last else None,
+    return {"arm": arm.name, "s": arm.s, "seeds": len(finished), "accuracy": gain.after, "ci95": list(acc_ci),
+            "gain": gain.delta, "gain_ci95": list(gain.ci95),
+            "gain_seed_ci95": over_seeds([g.delta for g in per_seed])["ci95"],
+            "gain_per_seed": [[g.delta, *g.ci95] for g in per_seed], "pass@1": pass1.after, "pass@1_gain": pass1.delta,
+            "entropy_first": mean([p["entropy"] for p in first]), "entropy_last": mean([p["entropy"] for p in last]),
+            "mean_length": mean([p["length"] for p in last]),
             "train_seconds": mean([f["train_seconds"] for f in finished])}
 
 
@@ -176,9 +187,10 @@ def table(rows: list[dict]):
     import pandas as pd
 
     frame = pd.DataFrame(rows).set_index("arm")
-    for col in ("ci95", "gain_ci95"):
+    for col in ("ci95", "gain_ci95", "gain_seed_ci95"):
         frame[col] = frame[col].map(lambda pair: None if pair is None else f"[{pair[0]:+.3f}, {pair[1]:+.3f}]")
-    return frame.drop(columns=["gain_ci95_per_seed"]).round(3)
+    frame["gain_per_seed"] = frame["gain_per_seed"].map(lambda gains: " ".join(f"{g[0]:+.3f}" for g in gains))
+    return frame.round(3)
 
 
 # ---------------------------------------------------------------- comparisons for the verdicts
@@ -190,17 +202,16 @@ def difference(a: list[dict], b: list[dict], key: str = "greedy", seed: int = 0)
     """``a`` minus ``b`` (two arms, or an arm's last probe minus its first) on the same held-out prompts.
 
     ``a`` and ``b`` are per-seed summaries; ``key`` is a per-prompt score list in them ("greedy", "pass1"),
-    or ``"probe:<name>"`` for a per-prompt list of the last probe (``entropy_per_prompt``...). One seed: the
-    paired bootstrap over prompts; several: the mean of the per-seed differences with a t interval over seeds.
+    or ``"probe:<name>"`` for a per-prompt list of the last probe (``entropy_per_prompt``...). The interval is
+    the paired bootstrap over prompts of the scores averaged over seeds; ``per_seed`` gives each seed's own
+    difference, so a reader sees whether the seeds agree.
     """
-    from rlkit.stats import over_seeds, paired_bootstrap
+    from rlkit.stats import paired_bootstrap
 
     read = (lambda s: _last_probe(s, key.split(":", 1)[1])) if key.startswith("probe:") else (lambda s: s[key])
-    gains = [paired_bootstrap(read(y), read(x), seed=seed) for x, y in zip(a, b, strict=True)]
-    if len(gains) == 1:
-        return {"delta": gains[0].delta, "ci95": list(gains[0].ci95), "seeds": 1}
-    spread = over_seeds([g.delta for g in gains])
-    return {"delta": spread["mean"], "ci95": spread["ci95"], "seeds": len(gains)}
+    pooled = paired_bootstrap(_seed_mean(b, read), _seed_mean(a, read), seed=seed)
+    per_seed = [paired_bootstrap(read(y), read(x), seed=seed).delta for x, y in zip(a, b, strict=True)]
+    return {"delta": pooled.delta, "ci95": list(pooled.ci95), "seeds": len(a), "per_seed": per_seed}
 
 
 def probe_drop(runs: list[dict], key: str = "entropy_per_prompt", seed: int = 0) -> dict:
@@ -212,11 +223,24 @@ def probe_drop(runs: list[dict], key: str = "entropy_per_prompt", seed: int = 0)
 def verdict(diff: dict, bigger: str, smaller: str, unit: str = "") -> str:
     """Say what an interval shows about "``bigger`` > ``smaller``", including when it shows nothing.
 
+    With several seeds, "holds" also needs every seed's difference on the same side; the per-seed values are
+    listed.
+
     >>> verdict({"delta": 0.05, "ci95": [0.01, 0.09], "seeds": 1}, "online", "offline")
     'online > offline: +0.050 [+0.010, +0.090] (1 seed): holds'
+    >>> verdict({"delta": 0.05, "ci95": [0.01, 0.09], "seeds": 2, "per_seed": [0.11, -0.01]}, "a", "b")
+    'a > b: +0.050 [+0.010, +0.090] (2 seeds: +0.110, -0.010): the seeds disagree: this run cannot tell'
     """
-    lo, hi = diff["ci95"] if diff["ci95"] is not None else (float("nan"), float("nan"))
-    what = ("holds" if lo > 0 else "the opposite holds" if hi < 0 else
-            "inside the noise (the interval includes 0): this run cannot tell")
-    seeds = f"{diff['seeds']} seed" + ("s" if diff["seeds"] > 1 else "")
-    return f"{bigger} > {smaller}: {diff['delta']:+.3f}{unit} [{lo:+.3f}, {hi:+.3f}] ({seeds}): {what}"
+    lo, hi = diff["ci95"]
+    seeds = diff.get("per_seed") or []
+    if lo > 0 and all(d > 0 for d in seeds):
+        what = "holds"
+    elif hi < 0 and all(d < 0 for d in seeds):
+        what = "the opposite holds"
+    elif lo > 0 or hi < 0:
+        what = "the seeds disagree: this run cannot tell"
+    else:
+        what = "inside the noise (the interval includes 0): this run cannot tell"
+    label = f"{diff['seeds']} seed" if diff["seeds"] == 1 else f"{diff['seeds']} seeds: " + ", ".join(
+        f"{d:+.3f}" for d in seeds)
+    return f"{bigger} > {smaller}: {diff['delta']:+.3f}{unit} [{lo:+.3f}, {hi:+.3f}] ({label}): {what}"

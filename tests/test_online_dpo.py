@@ -66,8 +66,10 @@ def test_p2_arms_and_their_errors():
 
 def test_verdicts_say_when_the_interval_includes_zero():
     assert arms.verdict({"delta": 0.01, "ci95": [-0.02, 0.04], "seeds": 1}, "a", "b").endswith("this run cannot tell")
-    assert arms.verdict({"delta": -0.05, "ci95": [-0.08, -0.01], "seeds": 2}, "a", "b").endswith(
-        "(2 seeds): the opposite holds")
+    both = {"delta": -0.05, "ci95": [-0.08, -0.01], "seeds": 2, "per_seed": [-0.07, -0.03]}
+    assert arms.verdict(both, "a", "b").endswith("(2 seeds: -0.070, -0.030): the opposite holds")
+    split = {**both, "per_seed": [-0.11, 0.01]}
+    assert arms.verdict(split, "a", "b").endswith("the seeds disagree: this run cannot tell")
 
 
 def test_difference_is_paired_over_prompts_and_over_seeds():
@@ -76,7 +78,8 @@ def test_difference_is_paired_over_prompts_and_over_seeds():
     one = arms.difference(a[:1], b[:1])
     assert one["delta"] == pytest.approx(0.25) and one["ci95"][0] > 0 and one["seeds"] == 1
     two = arms.difference(a, b)
-    assert two["delta"] == pytest.approx(0.25) and two["seeds"] == 2
+    assert two["delta"] == pytest.approx(0.25) and two["seeds"] == 2 and two["per_seed"] == [0.25, 0.25]
+    assert two["ci95"][0] > 0  # pooled over prompts: each prompt's score averaged over the seeds
 
 
 # ---------------------------------------------------------------- on the mini model
