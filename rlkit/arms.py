@@ -54,6 +54,22 @@ def p2_arms(s_values: tuple[int, ...], ablate_s: int, nll_weight: float = 1.0) -
             Arm(f"semi-{ablate}-nll", s=ablate, nll_weight=nll_weight)]
 
 
+def select(study: list[Arm], names: str | None) -> list[Arm]:
+    """The arms named in a comma-separated ``names`` (None or "": all of them), in the study's order.
+
+    >>> [a.name for a in select(p2_arms((5, 20), 5), "grpo, online")]
+    ['online', 'grpo']
+    """
+    if not names:
+        return list(study)
+    wanted = [name.strip() for name in str(names).split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in {a.name for a in study}]
+    if unknown:
+        raise RlkitError(f"ARMS names unknown arm(s) {unknown}. The arms of this study are "
+                         f"{[a.name for a in study]}: list some of them, comma-separated, or set ARMS = None for all.")
+    return [a for a in study if a.name in wanted]
+
+
 # ---------------------------------------------------------------- measuring a model
 @dataclass
 class Measure:

@@ -64,6 +64,16 @@ def test_p2_arms_and_their_errors():
             arms.p2_arms(bad, 5)
 
 
+def test_arms_are_chosen_by_name_and_a_typo_says_which_exist():
+    study = arms.p2_arms(("5", "20"), "5")
+    assert [a.name for a in arms.select(study, " grpo,online ")] == ["online", "grpo"]
+    assert arms.select(study, None) == study
+    with pytest.raises(RlkitError, match=r"unknown arm\(s\) \['onlin'\].*'semi-5-nll'"):
+        arms.select(study, "onlin,grpo")
+    with pytest.raises(RlkitError, match="positive whole number"):
+        arms.p2_arms(("5", "x"), 5)
+
+
 def test_verdicts_say_when_the_interval_includes_zero():
     assert arms.verdict({"delta": 0.01, "ci95": [-0.02, 0.04], "seeds": 1}, "a", "b").endswith("this run cannot tell")
     both = {"delta": -0.05, "ci95": [-0.08, -0.01], "seeds": 2, "per_seed": [-0.07, -0.03]}
