@@ -11,6 +11,7 @@ its measurements), so rerunning the notebook reuses it instead of training it ag
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,34 @@ class Measure:
                 "answers": [c[0] for c in greedy.completions[:3]]}
 
 
+# ---------------------------------------------------------------- saving an arm, so a rerun resumes
+def save_arm(out_dir: str | Path, policy, summary: dict) -> None:
+    """Write the arm's adapter (or weights) and its summary; :func:`load_arm` reads them back."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    policy.save_pretrained(out / "model")
+    (out / "arm.json").write_text(json.dumps(summary, indent=2, default=float))
+
+
+def load_arm(out_dir: str | Path, signature: dict):
+    """The saved summary of a finished arm with the same ``signature``, or None (train it)."""
+    path = Path(out_dir) / "arm.json"
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    return saved if saved.get("signature") == signature else None
+
+
+def arm_signature(name: str, cfg, **settings) -> dict:
+    """What must match for a saved arm to be reused instead of trained again."""
+    from rlkit.training import model_fingerprint
+
+    keep = ("model", "task", "seed", "learning_rate", "max_steps", "beta", "temperature", "max_completion_length",
+            "lora_r", "n_train")
+    return json.loads(json.dumps({"arm": name, **{k: getattr(cfg, k) for k in keep},
+                                  "model_fingerprint": model_fingerprint(cfg.model), **settings}, default=str))
+
+
 # ---------------------------------------------------------------- training one arm
 def _grpo(policy, tokenizer, train, verifier, cfg, arm_dir: Path, *, k: int, prompts_per_step: int, callbacks):
     from transformers.trainer_callback import PrinterCallback
@@ -131,10 +160,10 @@ def run_arm(arm: Arm, cfg, *, train, verifier, measure: Measure, probe, probe_ev
 
     arm_dir = Path(cfg.output_dir) / f"seed{seed}" / arm.name
     settings = {key: value for key, value in dataclasses.asdict(arm).items() if key != "name"}
-    signature = online_dpo.arm_signature(arm.name, cfg, **settings, k=k, seed_arm=seed,
+    signature = arm_signature(arm.name, cfg, **settings, k=k, seed_arm=seed,
                                          prompts_per_step=prompts_per_step, probe_every=probe_every,
                                          gold_when_all_wrong=gold_when_all_wrong)
-    saved = online_dpo.load_arm(arm_dir, signature)
+    saved = load_arm(arm_dir, signature)
     if saved is not None:
         print(f"{arm.name}: finished earlier, loaded from {arm_dir} (delete it to train again)")
         return saved
@@ -156,7 +185,7 @@ def run_arm(arm: Arm, cfg, *, train, verifier, measure: Measure, probe, probe_ev
                "signature": signature, "train_seconds": seconds, "probes": records, "rounds": rounds,
                "log": [{key: row[key] for key in row if isinstance(row[key], (int, float))} for row in log],
                **measure(policy, tokenizer, arm.name)}
-    online_dpo.save_arm(arm_dir, policy, summary)
+    save_arm(arm_dir, policy, summary)
     print(f"{arm.name}: trained {cfg.max_steps} steps in {seconds:.0f}s")
     return summary
 

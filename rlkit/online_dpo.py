@@ -25,7 +25,6 @@ policy taken at every generator sync.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import random
 from dataclasses import dataclass, field
@@ -191,13 +190,11 @@ def round_args(cfg, out_dir: str, n_steps: int, nll_weight: float):
     """DPOConfig of one round: the kit's common arguments, ``n_steps`` steps, a log line every step."""
     from trl import DPOConfig
 
-    from rlkit.training import common_args
+    from rlkit.training import common_args, dpo_losses
 
-    losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, nll_weight]} if nll_weight else {
-        "loss_type": ["sigmoid"]}
     return DPOConfig(**{**common_args(cfg), "output_dir": out_dir, "max_steps": n_steps, "per_device_train_batch_size": 1,
                         "gradient_accumulation_steps": 1, "logging_steps": 1, "save_strategy": "no",
-                        "beta": cfg.beta, **losses, "max_length": cfg.max_prompt_length + cfg.max_completion_length,
+                        "beta": cfg.beta, **dpo_losses(nll_weight), "max_length": cfg.max_prompt_length + cfg.max_completion_length,
                         "disable_dropout": True, "disable_tqdm": True})
 
 
@@ -368,32 +365,3 @@ def probe_callback(probe: Probe, tokenizer, every: int, records: list[dict]):
                 records.append({"step": step, **probe(model, tokenizer)})
 
     return ProbeCallback()
-
-
-# ---------------------------------------------------------------- saving an arm, so a rerun resumes
-def save_arm(out_dir: str | Path, policy, summary: dict) -> None:
-    """Write the arm's adapter (or weights) and its summary; :func:`load_arm` reads them back."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    policy.save_pretrained(out / "model")
-    (out / "arm.json").write_text(json.dumps(summary, indent=2, default=float))
-
-
-def load_arm(out_dir: str | Path, signature: dict):
-    """The saved summary of a finished arm with the same ``signature``, or None (train it)."""
-    path = Path(out_dir) / "arm.json"
-    if not path.exists():
-        return None
-    saved = json.loads(path.read_text())
-    return saved if saved.get("signature") == signature else None
-
-
-def arm_signature(name: str, cfg, **settings) -> dict:
-    """What must match for a saved arm to be reused instead of trained again."""
-    from rlkit.training import model_fingerprint
-
-    keep = ("model", "task", "seed", "learning_rate", "max_steps", "beta", "temperature", "max_completion_length",
-            "lora_r", "n_train")
-    return json.loads(json.dumps({"arm": name, **{k: getattr(cfg, k) for k in keep},
-                                  "model_fingerprint": model_fingerprint(cfg.model), **settings}, default=str))
-

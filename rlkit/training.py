@@ -210,6 +210,13 @@ def grpo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, 
 
 
 # ---------------------------------------------------------------- DPO
+def dpo_losses(nll_weight: float) -> dict:
+    """DPOConfig's loss terms: the sigmoid DPO loss, plus ``nll_weight`` x TRL's "sft" term when it is not 0."""
+    if nll_weight:
+        return {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, nll_weight]}
+    return {"loss_type": ["sigmoid"]}
+
+
 def dpo_trainer(model, tokenizer, pairs, cfg: RunConfig, nll_weight: float = 0.0, **overrides):
     """TRL's DPOTrainer on conversational prompt/chosen/rejected rows; the reference is the LoRA-free base.
 
@@ -221,9 +228,7 @@ def dpo_trainer(model, tokenizer, pairs, cfg: RunConfig, nll_weight: float = 0.0
     from rlkit.dpo import check_pairs
 
     check_pairs(pairs)
-    losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, nll_weight]} if nll_weight else {
-        "loss_type": ["sigmoid"]}
-    args = DPOConfig(**{**common_args(cfg), "beta": cfg.beta, **losses,
+    args = DPOConfig(**{**common_args(cfg), "beta": cfg.beta, **dpo_losses(nll_weight),
                         "max_length": cfg.max_prompt_length + cfg.max_completion_length, "disable_dropout": True,
                         **overrides})
     return DPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=_pairs_only(pairs))
