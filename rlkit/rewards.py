@@ -55,6 +55,11 @@ Rewards (``REWARDS`` / ``get_reward``):
     block, possibly opened by the chat template so only ``</think>`` appears)
     followed by exactly one non-empty ``<answer>...</answer>`` and nothing but
     whitespace after it.
+``code``
+    P3's rule for model-written Python: ``</think>``, then a fenced code block
+    inside the last ``<answer>``; 1.0 only when every ``assert`` of the row's
+    ``test_list`` passes, run in ``rlkit.sandbox`` and judged outside the
+    untrusted process (``rlkit.code_reward``), else 0.0.
 
 math_verify notes: its own timeouts use ``signal.alarm``, which raises in any
 thread other than the main one and only counts whole seconds. This module turns
@@ -86,10 +91,13 @@ from typing import Any
 import sympy
 from math_verify import LatexExtractionConfig, parse, verify
 
+from rlkit.code_reward import code_reward
+
 __all__ = [
+    "KNIGHTS_KNAVES_ROLES",
     "REQUIRED_COLUMNS",
     "REWARDS",
-    "KNIGHTS_KNAVES_ROLES",
+    "code_reward",
     "completion_text",
     "countdown_reward",
     "countdown_value",
@@ -759,6 +767,7 @@ REWARDS: dict[str, Callable[..., list[float | None]]] = {
     "zebra": zebra_reward,
     "format": format_reward,
     "exact": exact_reward,
+    "code": code_reward,
 }
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -768,6 +777,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "zebra": ("solution",),
     "format": (),
     "exact": ("answer",),
+    "code": ("test_list",),
 }
 
 
@@ -779,7 +789,7 @@ def get_reward(name: str) -> Callable[..., list[float | None]]:
     >>> get_reward("speed")
     Traceback (most recent call last):
     ...
-    ValueError: Unknown reward 'speed'; valid names: countdown, exact, format, knights_knaves, math, zebra
+    ValueError: Unknown reward 'speed'; valid names: code, countdown, exact, format, knights_knaves, math, zebra
     """
     if name not in REWARDS:
         valid = ", ".join(sorted(REWARDS))

@@ -405,7 +405,7 @@ def test_format_hostile_text_returns_float(text):
 
 def test_registry_names_and_required_columns_agree():
     assert set(REWARDS) == set(REQUIRED_COLUMNS) == {"math", "countdown", "knights_knaves", "zebra", "format",
-                                                        "exact"}
+                                                        "exact", "code"}
     assert get_reward("math") is math_reward
 
 

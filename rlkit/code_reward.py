@@ -1,0 +1,126 @@
+"""The code reward: model-written Python, judged by ``assert`` tests inside ``rlkit.sandbox``.
+
+Format gate (paper P3's, with the kit's answer convention): a reasoning block closed by ``</think>``
+(the opening ``<think>`` may come from the chat template), then the last ``<answer>...</answer>``, which
+must hold at least one fenced code block (```` ```python ... ``` ````; several blocks are joined). The code
+runs in the sandbox, then each test of the row's ``test_list`` (MBPP's schema: a list of ``assert``
+statements); the reward is 1.0 only when every test passed, judged outside the untrusted process (see
+``rlkit.sandbox``), else 0.0.
+
+HumanEval rows (``prompt``, ``test``, ``entry_point``) are mapped to the same ``test_list`` by
+:func:`humaneval_tests`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+from rlkit import sandbox
+
+ANSWER_OPEN, ANSWER_CLOSE, THINK_CLOSE = "<answer>", "</answer>", "</think>"
+MAX_CODE_CHARS = 20_000  # longer answers score 0 without running
+MAX_TESTS = 64
+_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+_GATE = re.compile(r"\s*(?:<think>)?.*?</think>.*<answer>.*</answer>", re.DOTALL)
+
+
+def extract_code(text: str) -> str | None:
+    """The code of a completion that passes the format gate, else ``None``.
+
+    >>> extract_code("<think>add</think>\\n<answer>\\n```python\\ndef f(x):\\n    return x + 1\\n```\\n</answer>")
+    'def f(x):\\n    return x + 1\\n'
+    >>> extract_code("<answer>```python\\nx = 1\\n```</answer>") is None  # no reasoning block
+    True
+    """
+    if not isinstance(text, str) or _GATE.match(text) is None:
+        return None
+    close = text.rfind(ANSWER_CLOSE)
+    start = text.rfind(ANSWER_OPEN, 0, close)
+    if start < 0 or text.rfind(THINK_CLOSE, 0, start) < 0:
+        return None
+    blocks = _FENCE.findall(text[start + len(ANSWER_OPEN) : close])
+    code = "\n".join(blocks)
+    if not code.strip() or len(code) > MAX_CODE_CHARS:
+        return None
+    return code
+
+
+def _tests(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    tests = [t for t in value if isinstance(t, str) and t.strip()] if isinstance(value, (list, tuple)) else []
+    return tests[:MAX_TESTS]
+
+
+def code_reward(completions: list, test_list: list, test_setup_code: list | None = None,
+                **kwargs: Any) -> list[float | None]:
+    """1.0 when the answer's code passes every test of ``test_list`` in the sandbox, else 0.0.
+
+    ``None`` for a row whose ``test_list`` is ``None`` (not a code row). Rows run in parallel, as many as the
+    machine has cores. Raises :class:`rlkit.errors.RlkitError` only when the sandbox cannot be set up here
+    (it then says what to change), never because of what a completion contains.
+    """
+    from rlkit.rewards import completion_text  # rewards imports this module for its registry
+
+    setups = test_setup_code if test_setup_code is not None else [None] * len(completions)
+    scores: list[float | None] = []
+    jobs, slots = [], []
+    for completion, tests, setup in zip(completions, test_list, setups, strict=True):
+        tests = _tests(tests)
+        if tests is None:
+            scores.append(None)
+            continue
+        code = extract_code(completion_text(completion))
+        scores.append(0.0)
+        if code is None or not tests:
+            continue
+        setup_lines = [setup] if isinstance(setup, str) and setup.strip() else []
+        jobs.append((code, setup_lines + tests))
+        slots.append(len(scores) - 1)
+    for slot, run in zip(slots, sandbox.run_many(jobs), strict=True):
+        scores[slot] = 1.0 if run.passed else 0.0
+    return scores
+
+
+# --------------------------------------------------------------------------- HumanEval
+
+
+def humaneval_tests(test: str, entry_point: str) -> list[str]:
+    """HumanEval's ``check(candidate)`` body as a ``test_list``: its statements, ``candidate`` renamed.
+
+    Statements that are not asserts (imports, helper values) are kept in order as set-up code; a ``for``
+    loop of asserts stays one statement, which the harness runs as set-up (an assert inside it that fails
+    raises, so the row fails).
+
+    >>> humaneval_tests("def check(candidate):\\n    assert candidate(2) == 4\\n", "double")
+    ['assert double(2) == 4']
+    """
+    tree = ast.parse(test)
+    check = next((node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "check"), None)
+    if check is None:
+        raise ValueError("HumanEval test has no check(candidate) function")
+    argument = check.args.args[0].arg if check.args.args else "candidate"
+    prelude = [ast.unparse(node) for node in tree.body if node is not check and not _is_metadata(node)]
+    renamed = _Rename(argument, entry_point)
+    body = [ast.unparse(renamed.visit(node)) for node in check.body if not _is_docstring(node)]
+    return prelude + body
+
+
+def _is_metadata(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "METADATA" for t in node.targets)
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+class _Rename(ast.NodeTransformer):
+    def __init__(self, old: str, new: str) -> None:
+        self.old, self.new = old, new
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        return ast.Name(self.new, node.ctx) if node.id == self.old else node
