@@ -19,7 +19,6 @@ from typing import Any
 
 from rlkit import sandbox
 
-ANSWER_OPEN, ANSWER_CLOSE, THINK_CLOSE = "<answer>", "</answer>", "</think>"
 MAX_CODE_CHARS = 20_000  # longer answers score 0 without running
 MAX_TESTS = 64
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
@@ -34,13 +33,12 @@ def extract_code(text: str) -> str | None:
     >>> extract_code("<answer>```python\\nx = 1\\n```</answer>") is None  # no reasoning block
     True
     """
+    from rlkit.rewards import extract_answer  # rewards imports this module for its registry
+
+    # The gate puts a </think> before some <answer>, hence before the last one, which extract_answer reads.
     if not isinstance(text, str) or _GATE.match(text) is None:
         return None
-    close = text.rfind(ANSWER_CLOSE)
-    start = text.rfind(ANSWER_OPEN, 0, close)
-    if start < 0 or text.rfind(THINK_CLOSE, 0, start) < 0:
-        return None
-    blocks = _FENCE.findall(text[start + len(ANSWER_OPEN) : close])
+    blocks = _FENCE.findall(extract_answer(text) or "")
     code = "\n".join(blocks)
     if not code.strip() or len(code) > MAX_CODE_CHARS:
         return None

@@ -345,6 +345,11 @@ class _Undecodable(ValueError):
     pass
 
 
+_SCALARS = {"none": lambda: None, "bool": bool, "int": int, "float": float,
+            "complex": lambda re, im: complex(float(re), float(im)), "str": str, "bytes": bytes.fromhex}
+_CONTAINERS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
+
+
 def decode(node: object) -> object:
     """Rebuild a value the harness encoded (exact built-in types only).
 
@@ -354,18 +359,15 @@ def decode(node: object) -> object:
     if not isinstance(node, list) or not node or not isinstance(node[0], str):
         raise _Undecodable(f"malformed value {str(node)[:80]}")
     tag, args = node[0], node[1:]
-    scalars = {"none": lambda: None, "bool": lambda v: bool(v), "int": int, "float": float,
-               "complex": lambda re, im: complex(float(re), float(im)), "str": str, "bytes": bytes.fromhex}
     try:
-        if tag in scalars:
+        if tag in _SCALARS:
             if tag == "bool" and not isinstance(args[0], bool):
                 raise _Undecodable("bool")
-            return scalars[tag](*args)
+            return _SCALARS[tag](*args)
         items = args[0]
         if tag == "dict":
             return {decode(key): decode(value) for key, value in items}
-        containers = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
-        return containers[tag](decode(item) for item in items)
+        return _CONTAINERS[tag](decode(item) for item in items)
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise _Undecodable(f"malformed {tag} value ({exc})") from exc
 

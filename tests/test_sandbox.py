@@ -189,3 +189,12 @@ def test_limits_only_mode_is_weaker_and_says_so():
     busy = sandbox.run("while True:\n    pass\n", ["assert True"], mode="limits-only",
                        limits=sandbox.Limits(cpu_s=1, wall_s=3))
     assert busy.status in ("killed", "timeout")
+
+
+@needs_linux
+def test_program_cannot_patch_stdlib_or_builtins_for_the_tests():
+    """Module namespaces are restored before each test: a patched math.isclose or builtins.abs does not count."""
+    code = ("import math, builtins\nmath.isclose = lambda *a, **k: True\nbuiltins.abs = lambda x: 0\n"
+            "def f():\n    return 5.0\n")
+    run = sandbox.run(code, ["import math", "assert math.isclose(f(), 1.0)", "assert abs(f() - 1.0) < 1e-9"])
+    assert run.status == "ok" and run.results == [True, "assertion failed", "assertion failed"]
