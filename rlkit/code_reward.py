@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import ast
 import re
+from collections import OrderedDict
 from typing import Any
 
 from rlkit import sandbox
 
 MAX_CODE_CHARS = 20_000  # longer answers score 0 without running
 MAX_TESTS = 64
+VERDICT_CACHE_SIZE = 50_000  # (code, tests) verdicts remembered: RL groups and evaluations repeat answers
+_verdicts: OrderedDict[tuple[str, tuple[str, ...]], bool] = OrderedDict()
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 _GATE = re.compile(r"\s*(?:<think>)?.*?</think>.*<answer>.*</answer>", re.DOTALL)
 
@@ -66,7 +69,7 @@ def code_reward(completions: list, test_list: list, test_setup_code: list | None
 
     setups = test_setup_code if test_setup_code is not None else [None] * len(completions)
     scores: list[float | None] = []
-    jobs, slots = [], []
+    keys: dict[int, tuple[str, tuple[str, ...]]] = {}  # score slot -> the job that decides it
     for completion, tests, setup in zip(completions, test_list, setups, strict=True):
         tests = _tests(tests)
         if tests is None:
@@ -74,14 +77,32 @@ def code_reward(completions: list, test_list: list, test_setup_code: list | None
             continue
         code = extract_code(completion_text(completion))
         scores.append(0.0)
-        if code is None or not tests:
-            continue
-        setup_lines = [setup] if isinstance(setup, str) and setup.strip() else []
-        jobs.append((code, setup_lines + tests))
-        slots.append(len(scores) - 1)
-    for slot, run in zip(slots, sandbox.run_many(jobs), strict=True):
-        scores[slot] = 1.0 if run.passed else 0.0
+        if code is not None and tests:
+            setup_lines = [setup] if isinstance(setup, str) and setup.strip() else []
+            keys[len(scores) - 1] = (code, tuple(setup_lines + tests))
+    verdicts = _judge(set(keys.values()))
+    for slot, key in keys.items():
+        scores[slot] = 1.0 if verdicts[key] else 0.0
     return scores
+
+
+def _judge(jobs: set[tuple[str, tuple[str, ...]]]) -> dict[tuple[str, tuple[str, ...]], bool]:
+    """Whether each distinct ``(code, tests)`` passes: remembered verdicts, the rest run in the sandbox at once.
+
+    A verdict is remembered only when the run ended on its own (every test judged, or the code raised): a
+    timeout or a kill can depend on the machine's load, so such a program runs again when it comes back.
+    """
+    known = {job: _verdicts[job] for job in jobs if job in _verdicts}
+    fresh = [job for job in jobs if job not in known]
+    for job, run in zip(fresh, sandbox.run_many(fresh), strict=True):
+        known[job] = run.passed
+        if run.status in ("ok", "program_error"):
+            _verdicts[job] = run.passed
+            while len(_verdicts) > VERDICT_CACHE_SIZE:
+                _verdicts.popitem(last=False)
+    for job in known.keys() & _verdicts.keys():
+        _verdicts.move_to_end(job)
+    return known
 
 
 # --------------------------------------------------------------------------- HumanEval

@@ -5,7 +5,8 @@ the kit's own); hub tasks (the ``gpu`` profile) load real datasets. Every row ca
 
 - ``prompt``: conversational messages (system + user), TRL's "prompt-only"/"prompt-completion" format
 - ``completion``: one gold assistant message (used by SFT; RL ignores it)
-- the columns the task's reward needs: ``answer`` (str), or ``numbers`` (list[int]) + ``target`` (int)
+- the columns the task's reward needs: ``answer`` (str), or ``numbers`` (list[int]) + ``target`` (int), or
+  ``test_list`` (list[str] of asserts) for code
 - ``task``: the task name
 
 Held-out rows are chosen by a hash of the question text, never by seed, so no training split, no
@@ -184,6 +185,22 @@ def _zebra(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
                        level=item["level"])
 
 
+def code_answer(code: str) -> str:
+    """Code as the answer of a code task: one fenced block (the format REWARDS["code"] reads), Windows line
+    ends made Unix (MBPP's gold code has them)."""
+    code = code.replace("\r\n", "\n").strip("\n")
+    return f"```python\n{code}\n```"
+
+
+def _code(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
+    """Small Python functions described as numbered steps, judged by asserts (rlkit.codetasks); level = steps."""
+    from rlkit.codetasks import CODE_THINK, code_tasks
+
+    for item in code_tasks(seed, steps=levels):
+        yield make_row("code", item["question"], tagged(CODE_THINK, code_answer(item["code"])),
+                       test_list=item["test_list"], level=item["level"])
+
+
 # ---------------------------------------------------------------- offline instruction data (the kit's own)
 WORDS = (
     "apple river stone cloud garden pencil window rocket silver forest candle bridge planet tiger "
@@ -309,6 +326,9 @@ TASKS: dict[str, Task] = {
         Task("zebra", "zebra", True, "logic grid puzzles answered as a JSON grid, scored by cell accuracy "
              "(the kit's generator)", "puzzles", _zebra, level="houses", default_levels=(2, 3), level_limits=(2, 5),
              completion_tokens=96),
+        Task("code", "code", True, "small Python functions given as numbered steps, judged by asserts in the "
+             "kit's sandbox (the kit's generator)", "code", _code, level="steps", default_levels=(1, 3),
+             level_limits=(1, 4), completion_tokens=80),
         Task("instruct", "exact", True, "small verifiable instructions (reverse, sort, upper...): SFT data",
              generate=_instruct),
         Task("instruct_pairs", "exact", True, "instruction preference pairs: exact response vs a plausible mistake",
@@ -317,17 +337,20 @@ TASKS: dict[str, Task] = {
         Task("math500", "math", False, "competition math, 500 problems", "math", hub_id="HuggingFaceH4/MATH-500"),
         Task("countdown_hub", "countdown", False, "Countdown with 3-4 numbers", "math",
              hub_id="Jiayi-Pan/Countdown-Tasks-3to4"),
+        Task("mbpp", "code", False, "Mostly Basic Python Problems: short functions, 3 asserts each", "code",
+             hub_id="google-research-datasets/mbpp"),
+        Task("humaneval", "code", False, "HumanEval: 164 function stubs to complete, evaluation only", "code",
+             hub_id="openai/openai_humaneval"),
         Task("smoltalk", "none", False, "instruction-following chats", hub_id="HuggingFaceTB/smol-smoltalk"),
         Task("ultrafeedback", "none", False, "preference pairs", hub_id="HuggingFaceH4/ultrafeedback_binarized"),
     )
 }
 
-# The testbed's task families (paper P3's domains). Code joins with a sandboxed reward (a later lesson):
-# its offline task registers here like the others, family "code".
+# The testbed's task families (paper P3's domains).
 FAMILIES: dict[str, str] = {
     "math": "verifiable math: arithmetic chains and Countdown",
     "puzzles": "logic puzzles: knights and knaves, logic grids",
-    "code": "small Python functions judged by tests in the kit's sandbox (not yet offline)",
+    "code": "small Python functions judged by asserts in the kit's sandbox",
 }
 
 

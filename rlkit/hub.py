@@ -2,8 +2,8 @@
 
 ``load_hub_task(task, split, n, seed)`` loads the dataset behind a hub task of
 :data:`rlkit.data.TASKS` and maps every row with a pure, unit-testable row mapper
-(``map_gsm8k``, ``map_math500``, ``map_countdown``, ``map_smoltalk``,
-``map_ultrafeedback``). The kit's splits are ``"train"`` and ``"test"`` (held out).
+(``map_gsm8k``, ``map_math500``, ``map_countdown``, ``map_mbpp``, ``map_humaneval``,
+``map_smoltalk``, ``map_ultrafeedback``). The kit's splits are ``"train"`` and ``"test"`` (held out).
 What each dataset is assumed to hold (checked with ``require_columns`` after loading):
 
 ================  ======================================  ===========================  ============================
@@ -12,6 +12,10 @@ task              dataset (config)                        kit "train" / "test"  
 gsm8k             openai/gsm8k ("main")                   train (7473) / test (1319)   question, answer
 math500           HuggingFaceH4/MATH-500                  -- / test (500)              problem, solution, answer
 countdown_hub     Jiayi-Pan/Countdown-Tasks-3to4          train, carved by hash        nums, target
+mbpp              google-research-datasets/mbpp ("full")  train (374) / test (500)     text, code, test_list,
+                                                                                       test_setup_code
+humaneval         openai/openai_humaneval                 -- / test (164)              prompt, canonical_solution,
+                                                                                       test, entry_point
 smoltalk          HuggingFaceTB/smol-smoltalk             train / test                 messages
 ultrafeedback     HuggingFaceH4/ultrafeedback_binarized   train_prefs / test_prefs     prompt, chosen, rejected,
                                                                                        score_chosen, score_rejected
@@ -23,6 +27,19 @@ ultrafeedback     HuggingFaceH4/ultrafeedback_binarized   train_prefs / test_pre
   held-out side by a hash of the problem (sorted numbers + target, ``data.is_held_out``), so the
   two sides never share a problem whatever the seed. Its rows are for RL and evaluation: the
   ``completion`` is an empty placeholder (``COUNTDOWN_PLACEHOLDER``), not a solution to train on.
+- MBPP ("full" config) keeps the split of its paper by task id: test = 11-510, train = 601-974 (the
+  90 ``validation`` problems and the 10 few-shot ``prompt`` ones are not used). The question has the
+  shape of the paper's prompt: the description, then "Your code should pass these tests:" and its three
+  asserts (then the kit's line asking for a code block); the reward runs ``test_setup_code`` and the same
+  asserts. The ``completion`` is MBPP's gold code, fenced after a fixed reasoning sentence
+  (``CODE_THINK_PLACEHOLDER``), so SFT can use it.
+- HumanEval has only its 164-problem ``test`` split: held-out evaluation only, like MATH-500 (train on
+  mbpp). The question shows the function stub; the answer must be the whole function (imports and
+  signature included), as the reward runs nothing but the answer's code. ``test_list`` is the body of
+  its ``check(candidate)`` (``code_reward.humaneval_tests``); the ``completion`` is stub + canonical solution.
+- Both code tasks give the same reward columns: ``test_list`` (list[str]) and ``test_setup_code`` (str).
+  P3's code training set, CodeR1-12k (``ganler/code-r1-12k``), is not mapped: most of its rows are
+  judged by feeding stdin and comparing stdout, which ``REWARDS["code"]`` does not do.
 - smoltalk rows carry TRL's conversational language-modeling column ``messages`` and also
   ``prompt``/``completion`` (everything before the last assistant turn / that turn). TRL's
   SFTTrainer prefers ``prompt``/``completion`` (loss on the last turn only); drop those two
@@ -44,32 +61,50 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rlkit.data import (TASKS, countdown_question, get_task, is_held_out, make_row, offline_tasks, require_columns,
-                        tagged)
+from rlkit.code_reward import humaneval_tests
+from rlkit.data import (
+    TASKS,
+    code_answer,
+    countdown_question,
+    get_task,
+    is_held_out,
+    make_row,
+    offline_tasks,
+    require_columns,
+    tagged,
+)
 from rlkit.errors import RlkitError
 
 if TYPE_CHECKING:
     import datasets
 
 __all__ = [
+    "CODE_THINK_PLACEHOLDER",
     "COUNTDOWN_PLACEHOLDER",
     "HUB_SOURCES",
     "SPLITS",
     "countdown_question",
     "hub_tasks",
+    "humaneval_question",
     "load_hub_task",
     "map_countdown",
     "map_gsm8k",
     "map_hub_rows",
+    "map_humaneval",
     "map_math500",
+    "map_mbpp",
     "map_smoltalk",
     "map_ultrafeedback",
+    "mbpp_question",
     "parse_gsm8k_answer",
     "smoltalk_usable",
 ]
 
 SPLITS = ("train", "test")
 COUNTDOWN_PLACEHOLDER = tagged("", "")  # hub countdown has no gold expression: RL/eval only
+CODE_THINK_PLACEHOLDER = "Write the function the task asks for, so that it passes the tests."  # hub code has none
+MBPP_TESTS_HEADER = "Your code should pass these tests:"  # the prompt of MBPP's paper (Austin et al. 2021)
+CODE_ANSWER_FORMAT = "Give the complete Python code in one ```python code block."
 _GSM8K_ANNOTATION = re.compile(r"<<[^<>]*>>")
 
 
@@ -128,6 +163,62 @@ def map_countdown(row: dict) -> dict:
 def _countdown_key(row: dict) -> str:
     """The identity of a countdown problem for the held-out hash: order of numbers ignored."""
     return f"countdown {sorted(int(n) for n in row['nums'])} -> {int(row['target'])}"
+
+
+def mbpp_question(text: str, tests: list[str]) -> str:
+    """MBPP's task as its paper prompts it: the description, then its asserts shown as examples.
+
+    >>> print(mbpp_question("Write a function to add one.", ["assert add_one(1) == 2"]))
+    Write a function to add one. Your code should pass these tests:
+    <BLANKLINE>
+    assert add_one(1) == 2
+    <BLANKLINE>
+    Give the complete Python code in one ```python code block.
+    """
+    return f"{text.strip()} {MBPP_TESTS_HEADER}\n\n" + "\n".join(tests) + f"\n\n{CODE_ANSWER_FORMAT}"
+
+
+def map_mbpp(row: dict) -> dict:
+    """``text``/``code``/``test_list``/``test_setup_code`` -> kit row; completion = the gold code, fenced.
+
+    >>> row = map_mbpp({"text": "Write a function to add one.", "code": "def add_one(x):\\r\\n  return x + 1",
+    ...                 "test_list": ["assert add_one(1) == 2"], "test_setup_code": ""})
+    >>> print(row["completion"][0]["content"])
+    <think>Write the function the task asks for, so that it passes the tests.</think>
+    <answer>```python
+    def add_one(x):
+      return x + 1
+    ```</answer>
+    """
+    tests = [str(t) for t in row["test_list"]]
+    gold = tagged(CODE_THINK_PLACEHOLDER, code_answer(row["code"]))
+    return make_row("mbpp", mbpp_question(row["text"], tests), gold, test_list=tests,
+                    test_setup_code=str(row.get("test_setup_code") or ""))
+
+
+def humaneval_question(prompt: str) -> str:
+    """A HumanEval stub with the instruction to complete it (the reward runs only the answer's code)."""
+    return (f"Complete the following Python function.\n\n{code_answer(prompt)}\n\n"
+            f"Answer with the whole function, its imports and signature included. {CODE_ANSWER_FORMAT}")
+
+
+def map_humaneval(row: dict) -> dict:
+    """``prompt``/``canonical_solution``/``test``/``entry_point`` -> kit row; ``test_list`` from ``check``.
+
+    >>> row = map_humaneval({"task_id": "HumanEval/0", "prompt": "def double(x):\\n", "entry_point": "double",
+    ...                      "canonical_solution": "    return 2 * x\\n",
+    ...                      "test": "def check(candidate):\\n    assert candidate(2) == 4\\n"})
+    >>> row["test_list"], row["test_setup_code"]
+    (['assert double(2) == 4'], '')
+    """
+    try:
+        tests = humaneval_tests(row["test"], row["entry_point"])
+    except (SyntaxError, ValueError) as error:
+        raise RlkitError(f"HumanEval row {row.get('task_id', '?')}: its test has no usable check(candidate) "
+                         f"function ({error}).") from error
+    gold = code_answer(row["prompt"] + row["canonical_solution"])
+    return make_row("humaneval", humaneval_question(row["prompt"]), tagged(CODE_THINK_PLACEHOLDER, gold),
+                    test_list=tests, test_setup_code="")
 
 
 def smoltalk_usable(row: dict) -> bool:
@@ -191,6 +282,12 @@ HUB_SOURCES: dict[str, HubSource] = {
     ),
     "countdown_hub": HubSource(None, {"train": "train", "test": "train"}, ("nums", "target"), map_countdown,
                                held_out_key=_countdown_key),
+    "mbpp": HubSource("full", {"train": "train", "test": "test"}, ("text", "code", "test_list"), map_mbpp),
+    "humaneval": HubSource(
+        None, {"test": "test"}, ("prompt", "canonical_solution", "test", "entry_point"), map_humaneval,
+        missing_split="HumanEval has only a 'test' split (164 problems), kept for held-out evaluation. "
+                      "Train on mbpp (TASK='mbpp'), and evaluate on humaneval with split='test'.",
+    ),
     "smoltalk": HubSource(None, {"train": "train", "test": "test"}, ("messages",), map_smoltalk,
                           keep=smoltalk_usable),
     "ultrafeedback": HubSource(
@@ -333,11 +430,11 @@ def load_hub_task(task: str, split: str, n: int | None = None, seed: int = 0) ->
 
 def load_splits(task: str, n_train: int, n_eval: int, seed: int = 0, levels: tuple[int, int] | None = None):
     """``(train, held_out)`` for any registered task: generated offline (``levels``: its difficulty range), or
-    loaded from the hub."""
+    loaded from the hub (``train`` is None for an evaluation-only dataset: math500, humaneval)."""
     from rlkit.data import task_splits
 
     if get_task(task).offline:
         return task_splits(task, n_train, n_eval, seed, levels)
     held_out = load_hub_task(task, "test", n_eval, seed) if n_eval else None
-    train = load_hub_task(task, "train", n_train, seed) if task != "math500" else None
+    train = load_hub_task(task, "train", n_train, seed) if "train" in _source(task).splits else None
     return train, held_out

@@ -17,7 +17,10 @@
 - the hub datasets of :mod:`rlkit.hub`, a few dozen rows per split, with each dataset's exact splits, column
   names and value formats: GSM8K's ``<<a*b=c>>`` annotations and ``#### n`` answers, MATH-500's LaTeX and
   ``subject``/``level``/``unique_id``, Countdown's ``nums``/``target``, smol-smoltalk's ``messages``/``source``,
-  UltraFeedback's six splits with message lists, ``prompt_id`` and 1-10 scores.
+  UltraFeedback's six splits with message lists, ``prompt_id`` and 1-10 scores, MBPP's "full" config (four splits,
+  task ids by the paper's split, code with Windows line ends, three asserts, ``test_setup_code``,
+  ``challenge_test_list``) and HumanEval's ``test`` split (stub, indented canonical body, ``check(candidate)``
+  after ``METADATA``, ``entry_point``); the code problems are the kit's own and their gold solutions pass.
 
 The weights are random, so a rehearsal checks that the code runs (shapes, dtypes, 4-bit, LoRA, chat
 templates, special ids, dataset schemas, trainers, evaluation, plots), never what it learns. The facts
@@ -27,7 +30,9 @@ templates, special ids, dataset schemas, trainers, evaluation, plots), never wha
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import math
 import random
 from pathlib import Path
 
@@ -40,12 +45,12 @@ QWEN_SPECIAL_TOKENS = [
     "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>",
     "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
 ]
-QWEN_CONFIG = dict(  # Qwen2.5-0.5B's config.json, but num_hidden_layers (set by build_mirror)
-    vocab_size=151_936, hidden_size=896, intermediate_size=4864, num_attention_heads=14, num_key_value_heads=2,
-    max_position_embeddings=32_768, rope_theta=1_000_000.0, rms_norm_eps=1e-6, hidden_act="silu",
-    tie_word_embeddings=True, use_sliding_window=False, sliding_window=32_768, attention_dropout=0.0,
-    initializer_range=0.02, bos_token_id=151_643,
-)
+QWEN_CONFIG = {  # Qwen2.5-0.5B's config.json, but num_hidden_layers (set by build_mirror)
+    "vocab_size": 151_936, "hidden_size": 896, "intermediate_size": 4864, "num_attention_heads": 14,
+    "num_key_value_heads": 2, "max_position_embeddings": 32_768, "rope_theta": 1_000_000.0, "rms_norm_eps": 1e-6,
+    "hidden_act": "silu", "tie_word_embeddings": True, "use_sliding_window": False, "sliding_window": 32_768,
+    "attention_dropout": 0.0, "initializer_range": 0.02, "bos_token_id": 151_643,
+}
 QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 # ChatML as Qwen2.5 writes it (the tool-calling branches left out): its default system message when none is given.
 QWEN_CHAT_TEMPLATE = (
@@ -58,16 +63,17 @@ QWEN_CHAT_TEMPLATE = (
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
 QWEN_GENERATION = {  # each model's generation_config.json on the Hub
-    QWEN_BASE: dict(bos_token_id=151_643, eos_token_id=151_643, do_sample=False, max_new_tokens=2048),
-    QWEN_INSTRUCT: dict(bos_token_id=151_643, pad_token_id=151_643, eos_token_id=[151_645, 151_643], do_sample=True,
-                        repetition_penalty=1.1, temperature=0.7, top_p=0.8, top_k=20),
+    QWEN_BASE: {"bos_token_id": 151_643, "eos_token_id": 151_643, "do_sample": False, "max_new_tokens": 2048},
+    QWEN_INSTRUCT: {"bos_token_id": 151_643, "pad_token_id": 151_643, "eos_token_id": [151_645, 151_643],
+                    "do_sample": True, "repetition_penalty": 1.1, "temperature": 0.7, "top_p": 0.8, "top_k": 20},
 }
-DEBERTA_CONFIG = dict(  # deberta-v3-base's config.json, but num_hidden_layers
-    vocab_size=128_100, hidden_size=768, intermediate_size=3072, num_attention_heads=12, max_position_embeddings=512,
-    relative_attention=True, position_buckets=256, norm_rel_ebd="layer_norm", share_att_key=True,
-    pos_att_type=["p2c", "c2p"], layer_norm_eps=1e-7, max_relative_positions=-1, position_biased_input=False,
-    type_vocab_size=0, hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, pad_token_id=0,
-)
+DEBERTA_CONFIG = {  # deberta-v3-base's config.json, but num_hidden_layers
+    "vocab_size": 128_100, "hidden_size": 768, "intermediate_size": 3072, "num_attention_heads": 12,
+    "max_position_embeddings": 512, "relative_attention": True, "position_buckets": 256, "norm_rel_ebd": "layer_norm",
+    "share_att_key": True, "pos_att_type": ["p2c", "c2p"], "layer_norm_eps": 1e-7, "max_relative_positions": -1,
+    "position_biased_input": False, "type_vocab_size": 0, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1, "pad_token_id": 0,
+}
 DEBERTA_VOCAB = 128_000  # Unigram pieces [PAD] [CLS] [SEP] [UNK] ... ; [MASK] is added at 128000
 
 # ---------------------------------------------------------------- dataset fixtures
@@ -147,6 +153,160 @@ def ultrafeedback_row(rng: random.Random) -> dict:
             "score_rejected": score - rng.choice([1.0, 2.5, 4.0])}
 
 
+# MBPP ("full") and HumanEval: small problems of the kit's own in their schemas. Every assert's expected value is
+# computed here by plain Python (never by running the gold code), and tests/test_hub.py runs each gold solution
+# against its tests in the sandbox.
+_WORDS = ["banana", "Python", "level", "programming", "moon", "assert", "Mississippi", "tree", "orange", "kayak"]
+
+
+def _numbers(rng: random.Random, low: int = 1, high: int = 60) -> list[int]:
+    return [rng.randint(low, high) for _ in range(rng.randint(3, 7))]
+
+
+def _asserts(name: str, cases: list[tuple[tuple, object]]) -> list[str]:
+    """``assert name(args) == expected`` for each ``(args, expected)``."""
+    return [f"assert {name}({', '.join(map(repr, args))}) == {expected!r}" for args, expected in cases]
+
+
+# An MBPP problem: (text, gold code with Windows line ends, 4 asserts, test_setup_code).
+MbppProblem = tuple[str, str, list[str], str]
+
+
+def _mbpp_divisible(rng: random.Random) -> MbppProblem:
+    d = rng.randint(2, 7)
+    code = f"def count_divisible(nums):\r\n    return len([n for n in nums if n % {d} == 0])"
+    cases = [((xs,), sum(n % d == 0 for n in xs)) for xs in (_numbers(rng) for _ in range(4))]
+    return (f"Write a function to count the numbers in a list that are divisible by {d}.", code,
+            _asserts("count_divisible", cases), "")
+
+
+def _mbpp_count_char(rng: random.Random) -> MbppProblem:
+    words = rng.sample(_WORDS, 4)
+    c = rng.choice(words[0])  # at least one word holds it
+    code = (f"def count_char(s):\r\n    count = 0\r\n    for ch in s:\r\n        if ch == '{c}':\r\n"
+            f"            count += 1\r\n    return count")
+    return (f"Write a python function to count the occurrences of the character '{c}' in a string.", code,
+            _asserts("count_char", [((w,), w.count(c)) for w in words]), "")
+
+
+def _mbpp_power_sum(rng: random.Random) -> MbppProblem:
+    k = rng.randint(2, 4)
+    code = f"def power_sum(n):\r\n    return sum(i ** {k} for i in range(1, n + 1))"
+    cases = [((n,), sum(i ** k for i in range(1, n + 1))) for n in rng.sample(range(1, 12), 4)]
+    powers = {2: "squares", 3: "cubes", 4: "fourth powers"}[k]
+    return (f"Write a function to find the sum of the {powers} of the first n natural numbers.", code,
+            _asserts("power_sum", cases), "")
+
+
+def _mbpp_reverse_words(rng: random.Random) -> MbppProblem:
+    sep = rng.choice(["-", " ", "_", ", "])
+    code = f"def reverse_words(s):\r\n    return '{sep}'.join(reversed(s.split()))"
+    sentences = [" ".join(rng.sample(_WORDS, rng.randint(2, 4))) for _ in range(4)]
+    return (f"Write a function to reverse the words of a sentence and join them with '{sep}'.", code,
+            _asserts("reverse_words", [((text,), sep.join(reversed(text.split()))) for text in sentences]), "")
+
+
+def _mbpp_circle_area(rng: random.Random) -> MbppProblem:
+    """Its asserts use ``math``, imported by ``test_setup_code`` (as a few MBPP rows do)."""
+    code = "import math\r\ndef circle_area(r):\r\n  return math.pi * r * r"
+    asserts = [f"assert math.isclose(circle_area({r}), {math.pi * r * r!r}, rel_tol=0.001)"
+               for r in rng.sample(range(1, 20), 4)]
+    return "Write a function to find the area of a circle.", code, asserts, "import math"
+
+
+def _frequencies(items: list[int]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for x in items:
+        counts[x] = counts.get(x, 0) + 1
+    return counts
+
+
+def _mbpp_frequencies(rng: random.Random) -> MbppProblem:
+    code = ("def freq_count(items):\r\n    counts = {}\r\n    for x in items:\r\n"
+            "        counts[x] = counts.get(x, 0) + 1\r\n    return counts")
+    cases = [((xs,), _frequencies(xs)) for xs in (_numbers(rng, 1, 4) for _ in range(4))]
+    return "Write a function to get the frequency of the elements in a list.", code, _asserts("freq_count", cases), ""
+
+
+_MBPP_PROBLEMS = (_mbpp_divisible, _mbpp_count_char, _mbpp_power_sum, _mbpp_reverse_words, _mbpp_circle_area,
+                  _mbpp_frequencies)
+MBPP_FIRST_TASK_ID = {"prompt": 1, "test": 11, "validation": 511, "train": 601}  # the paper's split by task id
+
+
+def mbpp_row(rng: random.Random, index: int, split: str) -> dict:
+    """An MBPP "full" row: ``task_id``, ``text``, ``code`` (Windows line ends, as in the file), ``test_list``
+    (3 asserts), ``test_setup_code`` ("" unless the asserts need an import) and ``challenge_test_list``
+    (mostly empty)."""
+    text, code, asserts, setup = _MBPP_PROBLEMS[index % len(_MBPP_PROBLEMS)](rng)
+    return {"task_id": MBPP_FIRST_TASK_ID[split] + index, "text": text, "code": code, "test_list": asserts[:3],
+            "test_setup_code": setup, "challenge_test_list": asserts[3:] if index % 4 == 0 else []}
+
+
+_HUMANEVAL_METADATA = "\n\nMETADATA = {\n    'author': 'jt',\n    'dataset': 'test'\n}\n"
+# A HumanEval problem: (prompt, canonical solution, entry point, the lines of check's body).
+HumanEvalProblem = tuple[str, str, str, list[str]]
+
+
+def _pairwise_sums(numbers: list[int]) -> list[int]:
+    return [a + b for a, b in itertools.pairwise(numbers)]
+
+
+def _humaneval_pairwise(rng: random.Random) -> HumanEvalProblem:
+    example = _numbers(rng, 1, 9)[:3]
+    prompt = ("from typing import List\n\n\ndef pairwise_sums(numbers: List[int]) -> List[int]:\n"
+              "    \"\"\" Return the sums of neighbouring elements of the list, in order.\n"
+              f"    >>> pairwise_sums({example})\n    {_pairwise_sums(example)}\n    \"\"\"\n")
+    solution = "    return [a + b for a, b in zip(numbers, numbers[1:])]\n"
+    checks = [f"assert candidate({xs}) == {_pairwise_sums(xs)}" for xs in
+              ([], [rng.randint(1, 9)], *(_numbers(rng) for _ in range(3)))]
+    return prompt, solution, "pairwise_sums", checks
+
+
+def _humaneval_count_upper(rng: random.Random) -> HumanEvalProblem:
+    prompt = ("\ndef count_upper(text: str) -> int:\n    \"\"\"Count the upper-case letters in text.\n"
+              "    >>> count_upper('Hello World')\n    2\n    \"\"\"\n")
+    solution = "    return sum(1 for ch in text if ch.isupper())\n"
+    words = [" ".join(rng.sample(_WORDS, 2)) for _ in range(3)]
+    checks = ["# Check some simple cases", *(f"assert candidate({w!r}) == {sum(ch.isupper() for ch in w)}"
+                                             for w in words),
+              'assert True, "This prints if this assert fails 1 (good for debugging!)"', "assert candidate('') == 0"]
+    return prompt, solution, "count_upper", checks
+
+
+def _humaneval_digit_sum(rng: random.Random) -> HumanEvalProblem:
+    prompt = ("\ndef digit_sum(n: int) -> int:\n    \"\"\"Return the sum of the decimal digits of a non-negative "
+              "integer n.\n    >>> digit_sum(123)\n    6\n    \"\"\"\n")
+    solution = "    return sum(int(d) for d in str(n))\n"
+    numbers = [rng.randint(10, 10**6) for _ in range(3)]
+    checks = [f"assert candidate({n}) == {sum(map(int, str(n)))}" for n in numbers]
+    checks += ["for n in range(10):\n        assert candidate(n) == n"]  # a loop of asserts, as some HumanEval tests
+    return prompt, solution, "digit_sum", checks
+
+
+def _humaneval_hypotenuse(rng: random.Random) -> HumanEvalProblem:
+    prompt = ("import math\n\n\ndef hypotenuse(a: float, b: float) -> float:\n    \"\"\"Return the length of the "
+              "hypotenuse of a right triangle with legs a and b.\n    >>> hypotenuse(3, 4)\n    5.0\n    \"\"\"\n")
+    solution = "    return math.sqrt(a * a + b * b)\n"
+    legs = [(rng.randint(1, 30), rng.randint(1, 30)) for _ in range(3)]
+    checks = [f"assert abs(candidate({a}, {b}) - {math.hypot(a, b)!r}) < 1e-6" for a, b in legs]
+    return prompt, solution, "hypotenuse", checks
+
+
+_HUMANEVAL_PROBLEMS = (_humaneval_pairwise, _humaneval_count_upper, _humaneval_digit_sum, _humaneval_hypotenuse)
+
+
+def humaneval_row(rng: random.Random, index: int) -> dict:
+    """An openai_humaneval row: ``task_id`` "HumanEval/i", ``prompt`` (imports, signature, docstring with
+    examples), ``canonical_solution`` (the indented body), ``test`` (``check(candidate)``, often after a
+    ``METADATA`` dict) and ``entry_point``."""
+    make = _HUMANEVAL_PROBLEMS[index % len(_HUMANEVAL_PROBLEMS)]
+    prompt, solution, entry_point, checks = make(rng)
+    body = "".join(f"    {line}\n" for line in checks)
+    test = (_HUMANEVAL_METADATA if index % 2 == 0 else "") + f"\n\ndef check(candidate):\n{body}\n"
+    return {"task_id": f"HumanEval/{index}", "prompt": prompt, "canonical_solution": solution, "test": test,
+            "entry_point": entry_point}
+
+
 # dataset id -> (config or None, {split: rows}); sizes are small, the splits are each dataset's real ones.
 def dataset_fixtures(rows: int = 48, seed: int = 0) -> dict[str, tuple[str | None, dict[str, list[dict]]]]:
     rng = random.Random(seed)
@@ -160,6 +320,10 @@ def dataset_fixtures(rows: int = 48, seed: int = 0) -> dict[str, tuple[str | Non
         "HuggingFaceH4/ultrafeedback_binarized": (None, {
             split: [ultrafeedback_row(rng) for _ in range(rows)]
             for split in ("train_prefs", "test_prefs", "train_sft", "test_sft", "train_gen", "test_gen")}),
+        "google-research-datasets/mbpp": ("full", {
+            split: [mbpp_row(rng, i, split) for i in range(min(rows, 10) if split == "prompt" else rows)]
+            for split in ("train", "test", "validation", "prompt")}),
+        "openai/openai_humaneval": (None, {"test": [humaneval_row(rng, i) for i in range(rows)]}),
     }
 
 
@@ -228,20 +392,27 @@ def deberta_tokenizer(corpus: list[str], pieces: int = 4000):
 
 
 # ---------------------------------------------------------------- the mirror
+def write_dataset_fixtures(root: str | Path, rows: int = 48, seed: int = 0) -> dict:
+    """Write ``dataset_fixtures(rows, seed)`` into the mirror at ``root``, one JSON-lines file per split (no
+    models: enough for the hub tasks' loaders). Returns the fixtures."""
+    from rlkit.mirror import dataset_folder
+
+    fixtures = dataset_fixtures(rows, seed)
+    for hub_id, (config, splits) in fixtures.items():
+        folder = dataset_folder(hub_id, config, Path(root))
+        folder.mkdir(parents=True, exist_ok=True)
+        for split, split_rows in splits.items():
+            (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in split_rows))
+    return fixtures
+
+
 def build_mirror(root: str | Path, layers: int = 2, rows: int = 48, seed: int = 0, verbose: bool = True) -> Path:
     """Write the rehearsal mirror under ``root`` (models with random weights, dataset fixtures); returns ``root``."""
     import torch
     from transformers import DebertaV2Config, DebertaV2Model, GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
-    from rlkit.mirror import dataset_folder
-
     root = Path(root)
-    fixtures = dataset_fixtures(rows, seed)
-    for hub_id, (config, splits) in fixtures.items():
-        folder = dataset_folder(hub_id, config, root)
-        folder.mkdir(parents=True, exist_ok=True)
-        for split, split_rows in splits.items():
-            (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in split_rows))
+    fixtures = write_dataset_fixtures(root, rows, seed)
     corpus = _corpus(fixtures)
 
     torch.manual_seed(seed)

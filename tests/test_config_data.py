@@ -95,8 +95,9 @@ def test_gold_solutions_score_one_with_the_task_reward():
 
 
 def test_families_and_levels():
-    assert data.family_tasks() == ["arithmetic", "countdown", "knights_knaves", "zebra"]
-    assert data.family_tasks("math") == ["arithmetic", "countdown"] and data.family_tasks("code") == []
+    assert data.family_tasks() == ["arithmetic", "countdown", "knights_knaves", "zebra", "code"]
+    assert data.family_tasks("math") == ["arithmetic", "countdown"] and data.family_tasks("code") == ["code"]
+    assert data.family_tasks("code", offline=False) == ["mbpp", "humaneval"]
     for task in data.family_tasks():
         spec = data.get_task(task)
         low, high = spec.default_levels

@@ -4,13 +4,17 @@ No test downloads anything: ``datasets.load_dataset`` either runs in offline mod
 cache (and must fail with the kit's message) or is replaced by a stub returning hand-made rows.
 """
 
+import ast
+import doctest
+
 import datasets
 import pytest
 from datasets import Dataset
 from trl.data_utils import is_conversational
 
-from rlkit import hub
-from rlkit.data import SYSTEM_PROMPT, TASKS, generate_rows, is_held_out, question_of
+from rlkit import hub, mirror, rehearsal
+from rlkit.code_reward import extract_code, humaneval_tests
+from rlkit.data import SYSTEM_PROMPT, TASKS, generate_rows, is_held_out, question_of, require_columns, tagged
 from rlkit.errors import RlkitError
 from rlkit.rewards import REQUIRED_COLUMNS, get_reward
 
@@ -41,6 +45,22 @@ PREFERENCE = {
     "rejected": [{"role": "user", "content": "Name a prime number."}, {"role": "assistant", "content": "9"}],
     "messages": [{"role": "user", "content": "Name a prime number."}, {"role": "assistant", "content": "7"}],
     "score_chosen": 9.0, "score_rejected": 2.5,
+}
+
+
+MBPP = {  # the "full" config's columns
+    "task_id": 601, "text": "Write a function to find the larger of two numbers.",
+    "code": "def larger(a, b):\r\n  if a >= b:\r\n    return a\r\n  return b",
+    "test_list": ["assert larger(5, 10) == 10", "assert larger(-1, -2) == -1", "assert larger(9, 7) == 9"],
+    "test_setup_code": "", "challenge_test_list": [],
+}
+HUMANEVAL = {
+    "task_id": "HumanEval/0", "entry_point": "triple",
+    "prompt": "from typing import List\n\n\ndef triple(xs: List[int]) -> List[int]:\n"
+              "    \"\"\" Each number times three.\n    >>> triple([1])\n    [3]\n    \"\"\"\n",
+    "canonical_solution": "    return [3 * x for x in xs]\n",
+    "test": "\n\nMETADATA = {}\n\n\ndef check(candidate):\n    assert candidate([]) == []\n"
+            "    assert candidate([1, -2]) == [3, -6]\n",
 }
 
 
@@ -124,6 +144,54 @@ def test_countdown_held_out_is_carved_by_problem_hash():
     assert len(some) == 3 and all(row in test.to_list() for row in some.to_list())
 
 
+# ---------------------------------------------------------------- mbpp and humaneval
+def _wrong_completion(row: dict) -> str:
+    """The row's gold code with every function it defines redefined to return None: the right names, wrong values."""
+    code = extract_code(row["completion"][0]["content"])
+    names = [node.name for node in ast.parse(code).body if isinstance(node, ast.FunctionDef)]
+    stubs = "".join(f"\n\ndef {name}(*args, **kwargs):\n    return None\n" for name in names)
+    return tagged(hub.CODE_THINK_PLACEHOLDER, f"```python\n{code}{stubs}```")
+
+
+def _code_rows(rows: int = 6) -> list[dict]:
+    """Every MBPP and HumanEval fixture row of the rehearsal mirror (each problem kind at least once), mapped."""
+    fixtures = rehearsal.dataset_fixtures(rows)
+    mbpp = [r for split in fixtures["google-research-datasets/mbpp"][1].values() for r in split]
+    humaneval = fixtures["openai/openai_humaneval"][1]["test"]
+    return [hub.map_mbpp(r) for r in mbpp] + [hub.map_humaneval(r) for r in humaneval]
+
+
+def test_map_mbpp():
+    row = hub.map_mbpp(MBPP)
+    assert row["task"] == "mbpp" and row["test_list"] == MBPP["test_list"] and row["test_setup_code"] == ""
+    question = question_of(row)
+    assert question.startswith(MBPP["text"] + " Your code should pass these tests:\n\nassert larger(5, 10) == 10\n")
+    assert all(test in question for test in MBPP["test_list"]) and "```python" in question
+    assert extract_code(row["completion"][0]["content"]) == MBPP["code"].replace("\r\n", "\n") + "\n"
+    require_columns(Dataset.from_list([row]), REQUIRED_COLUMNS["code"], "the code reward")
+    assert hub.map_mbpp({**MBPP, "test_setup_code": None})["test_setup_code"] == ""
+
+
+def test_map_humaneval():
+    row = hub.map_humaneval(HUMANEVAL)
+    assert row["task"] == "humaneval" and row["test_setup_code"] == ""
+    assert row["test_list"] == humaneval_tests(HUMANEVAL["test"], "triple") == [
+        "assert triple([]) == []", "assert triple([1, -2]) == [3, -6]"]
+    assert HUMANEVAL["prompt"] in question_of(row)
+    assert extract_code(row["completion"][0]["content"]) == HUMANEVAL["prompt"] + HUMANEVAL["canonical_solution"]
+    with pytest.raises(RlkitError, match="HumanEval/0.*check"):
+        hub.map_humaneval({**HUMANEVAL, "test": "def test():\n    assert True\n"})
+
+
+def test_code_fixtures_gold_scores_one_and_a_wrong_answer_zero():
+    """Every MBPP/HumanEval fixture's gold completion passes its tests in the sandbox; a wrong one fails."""
+    rows = _code_rows()
+    completions = [row["completion"] for row in rows] + [_wrong_completion(row) for row in rows]
+    columns = {c: [row[c] for row in rows] * 2 for c in ("test_list", "test_setup_code")}
+    scores = get_reward("code")(completions, **columns)
+    assert scores == [1.0] * len(rows) + [0.0] * len(rows), scores
+
+
 # ---------------------------------------------------------------- smoltalk
 @pytest.mark.parametrize("messages", [CHAT, LONG_CHAT], ids=["one-turn", "system-and-two-turns"])
 def test_map_smoltalk(messages):
@@ -180,6 +248,9 @@ EXPECTED_LOADS = [
     ("math500", "test", ("HuggingFaceH4/MATH-500", None, "test"), MATH500),
     ("countdown_hub", "train", ("Jiayi-Pan/Countdown-Tasks-3to4", None, "train"), _countdown_raw(60)),
     ("countdown_hub", "test", ("Jiayi-Pan/Countdown-Tasks-3to4", None, "train"), _countdown_raw(60)),
+    ("mbpp", "train", ("google-research-datasets/mbpp", "full", "train"), [MBPP]),
+    ("mbpp", "test", ("google-research-datasets/mbpp", "full", "test"), [MBPP]),
+    ("humaneval", "test", ("openai/openai_humaneval", None, "test"), [HUMANEVAL]),
     ("smoltalk", "train", ("HuggingFaceTB/smol-smoltalk", None, "train"), [{"messages": CHAT}]),
     ("smoltalk", "test", ("HuggingFaceTB/smol-smoltalk", None, "test"), [{"messages": LONG_CHAT}]),
     ("ultrafeedback", "train", ("HuggingFaceH4/ultrafeedback_binarized", None, "train_prefs"), [PREFERENCE]),
@@ -202,6 +273,7 @@ def test_load_hub_task_asks_for_the_right_split_and_maps(monkeypatch, task, spli
 
 @pytest.mark.parametrize("task, split, message", [
     ("math500", "train", "only a 'test' split.*gsm8k"),
+    ("humaneval", "train", "only a 'test' split.*mbpp"),
     ("gsm8k", "validation", "use 'train' or 'test'"),
     ("arithmetic", "train", r"offline task.*Hub tasks: \['gsm8k'"),
     ("no_such_task", "train", "Unknown task 'no_such_task'"),
@@ -212,9 +284,9 @@ def test_bad_task_or_split_fails_before_loading(monkeypatch, task, split, messag
         hub.load_hub_task(task, split)
 
 
-@pytest.mark.parametrize("task", ["gsm8k", "math500", "countdown_hub", "smoltalk", "ultrafeedback"])
+@pytest.mark.parametrize("task", hub.hub_tasks())
 def test_offline_load_says_how_to_run_offline(offline_empty_cache, task):
-    split = "test" if task == "math500" else "train"
+    split = "train" if "train" in hub.HUB_SOURCES[task].splits else "test"
     with pytest.raises(RlkitError) as caught:
         hub.load_hub_task(task, split, n=4)
     message = str(caught.value)
@@ -245,3 +317,36 @@ def test_programming_errors_are_not_disguised_as_offline(monkeypatch):
 
 def test_every_registered_hub_task_has_a_mapper():
     assert sorted(hub.hub_tasks()) == sorted(hub.HUB_SOURCES)
+
+
+def test_docstring_examples():
+    assert doctest.testmod(hub).failed == 0
+
+
+# ---------------------------------------------------------------- the rehearsal mirror's dataset fixtures
+@pytest.fixture
+def fixture_mirror(monkeypatch, tmp_path, offline_empty_cache):
+    """RLKIT_HUB_MIRROR set to a mirror holding the rehearsal's dataset fixtures (no models)."""
+    rehearsal.write_dataset_fixtures(tmp_path / "mirror")  # 48 rows a split: enough held-out countdown
+    monkeypatch.setenv(mirror.MIRROR_ENV, str(tmp_path / "mirror"))
+    return tmp_path / "mirror"
+
+
+def test_every_hub_task_loads_from_the_fixture_mirror(fixture_mirror):
+    """The fixtures have what each mapper reads, and the rows have what each task's reward reads."""
+    for task in hub.hub_tasks():
+        reward = TASKS[task].reward
+        for split in hub.HUB_SOURCES[task].splits:
+            rows = hub.load_hub_task(task, split, n=4, seed=0)
+            assert len(rows) == 4 and set(rows["task"]) == {task}, (task, split)
+            if reward != "none":
+                require_columns(rows, REQUIRED_COLUMNS[reward], f"the {reward} reward of {task}")
+
+
+def test_code_tasks_load_from_the_mirror_and_their_gold_scores_one(fixture_mirror):
+    train, test = hub.load_splits("mbpp", 4, 4, seed=1)
+    no_train, humaneval = hub.load_splits("humaneval", 4, 4, seed=1)
+    assert no_train is None and len(train) == len(test) == len(humaneval) == 4
+    for rows in (train, test, humaneval):
+        columns = {k: rows[k] for k in rows.column_names if k not in ("prompt", "completion")}
+        assert get_reward("code")(completions=rows["completion"], **columns) == [1.0] * 4

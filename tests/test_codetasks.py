@@ -1,0 +1,59 @@
+"""The offline code family: seeded items, gold answers that pass their asserts in the sandbox, levels, wording."""
+
+import doctest
+import itertools
+
+import pytest
+
+from rlkit import codetasks, data
+from rlkit.codetasks import OPS, code_tasks
+from rlkit.rewards import get_reward
+
+
+def test_doctests():
+    assert doctest.testmod(codetasks).failed == 0
+
+
+def test_items_are_seeded_and_levels_are_step_counts():
+    first = [item for item, _ in zip(code_tasks(3), range(30))]
+    again = [item for item, _ in zip(code_tasks(3), range(30))]
+    assert first == again and first != [item for item, _ in zip(code_tasks(4), range(30))]
+    for item in first:
+        steps = [line for line in item["question"].splitlines() if line[:1].isdigit()]
+        returns_variable = steps[-1].split(". ", 1)[1] in ("return n", "return xs", "return s")
+        assert len(steps) - returns_variable == item["level"], item
+        assert item["code"].count("\n") == len(steps), item  # one line per step after the def line
+    hard = [item for item, _ in zip(code_tasks(3, steps=(4, 4)), range(10))]
+    assert {item["level"] for item in hard} == {4}
+    with pytest.raises(ValueError, match="steps"):
+        next(code_tasks(0, steps=(0, 2)))
+
+
+def test_every_operation_appears_and_no_step_repeats_the_previous_one():
+    items = [item for item, _ in zip(code_tasks(0), range(3000))]
+    used = " ".join(item["code"] for item in items)
+    for op in OPS.values():
+        fixed = op.code.split("{")[0]
+        assert fixed in used, op.name
+    for item in items:
+        lines = item["code"].splitlines()[1:]
+        assert all(a != b for a, b in itertools.pairwise(lines)), item["code"]
+
+
+def test_gold_answers_pass_and_broken_ones_fail_in_the_sandbox():
+    rows = data.generate_rows("code", 40, seed=5, held_out=True)
+    reward = get_reward("code")
+    gold = [r["completion"] for r in rows]
+    tests = [r["test_list"] for r in rows]
+    assert reward(gold, test_list=tests) == [1.0] * len(rows)
+    # the same answers checked against the next row's tests: right code for the wrong problem
+    shifted = tests[1:] + tests[:1]
+    assert sum(reward(gold, test_list=shifted)) <= 2
+
+
+def test_rows_show_one_test_and_keep_all_for_the_reward():
+    row = data.generate_rows("code", 1, seed=0, held_out=False)[0]
+    question = data.question_of(row)
+    assert question.startswith("Write a Python function solve(")
+    assert question.endswith(row["test_list"][0]) and len(row["test_list"]) == codetasks.N_TESTS
+    assert all(t not in question for t in row["test_list"][1:])
