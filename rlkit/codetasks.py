@@ -11,21 +11,26 @@ numbered operations in order, for example::
     Your code should pass this test:
     assert solve([4, 1, 6]) == 16
 
-The gold answer writes one line of code per step, in the order of the steps::
+The gold answer writes each step as a comment, then its line of code, in the order of the steps::
 
     def solve(xs):
+        # 1. keep the even numbers
         xs = [x for x in xs if x % 2 == 0]
+        # 2. add 3 to each number
         xs = [x + 3 for x in xs]
+        # 3. return their sum
         return sum(xs)
 
 ``test_list`` holds the shown assert and three hidden ones (MBPP's schema), computed by plain Python
 functions of the kit's own (never by running generated text), so every gold answer passes its tests
 (``tests/test_codetasks.py`` runs them in the sandbox). An operation whose result would be empty, or
-that fails on a test input (``max`` of an empty list), is redrawn. ``level`` is the number of steps.
+that fails on a test input (``max`` of an empty list), is redrawn, and so is a function whose tests all expect
+the same value. ``level`` is the number of steps.
 
-Why step lists and not MBPP-style prose: the tiny offline model learns a fixed mapping from a step's
-wording to a line of code and copies the step's constant into it, as it copies operands in arithmetic;
-free-form descriptions need a real model (the gpu profile trains and evaluates on MBPP and HumanEval).
+Why step lists and comments: the tiny offline model cannot look up "step 2" in a list it has read (the
+README's testbed section measures this), but it can continue a span it has seen ("# 2." then the step's
+words) and turn the comment just above into a line of code. Free-form descriptions need a real model
+(the gpu profile trains and evaluates on MBPP and HumanEval).
 """
 
 from __future__ import annotations
@@ -138,30 +143,46 @@ def _random_step(kind: str, rng: random.Random, last: bool, previous: Op | None)
 
 
 def render_code(kind: str, steps: list[Step]) -> str:
-    """The gold function: one line per step, then ``return`` of the variable unless the last step returns.
+    """The gold function: each numbered step as a comment above its line of code, as in the question.
 
-    >>> render_code("int", [(OPS["add"], 3, "a", "e"), (OPS["square"], 0, "a", "e")])
-    'def solve(n):\\n    n = n + 3\\n    n = n * n\\n    return n'
+    >>> print(render_code("int", [(OPS["add"], 3, "a", "e"), (OPS["square"], 0, "a", "e")]))
+    def solve(n):
+        # 1. add 3
+        n = n + 3
+        # 2. square it
+        n = n * n
+        # 3. return n
+        return n
     """
-    var = _VARIABLE[kind]
-    lines = [f"def solve({var}):"] + [f"    {op.code.format(k=k, c=c, d=d)}" for op, k, c, d in steps]
-    if not steps[-1][0].final:
-        lines.append(f"    return {var}")
+    lines = [f"def solve({_VARIABLE[kind]}):"]
+    for number, (step, line) in enumerate(zip(_step_texts(kind, steps), _code_lines(kind, steps), strict=True), 1):
+        lines += [f"    # {number}. {step}", f"    {line}"]
     return "\n".join(lines)
+
+
+def _step_texts(kind: str, steps: list[Step]) -> list[str]:
+    """The wording of each step, and ``return <variable>`` when no step returns."""
+    texts = [op.phrase.format(k=k, c=c, d=d) for op, k, c, d in steps]
+    return texts if steps[-1][0].final else [*texts, f"return {_VARIABLE[kind]}"]
+
+
+def _code_lines(kind: str, steps: list[Step]) -> list[str]:
+    """The line of code of each step, and ``return <variable>`` when no step returns."""
+    lines = [op.code.format(k=k, c=c, d=d) for op, k, c, d in steps]
+    return lines if steps[-1][0].final else [*lines, f"return {_VARIABLE[kind]}"]
 
 
 def _question(kind: str, steps: list[Step], shown_test: str) -> str:
     var = _VARIABLE[kind]
-    numbered = [f"{i}. {op.phrase.format(k=k, c=c, d=d)}" for i, (op, k, c, d) in enumerate(steps, 1)]
-    if not steps[-1][0].final:
-        numbered.append(f"{len(steps) + 1}. return {var}")
+    numbered = [f"{i}. {text}" for i, text in enumerate(_step_texts(kind, steps), 1)]
     return "\n".join([f"Write a Python function solve({var}) for {_DESCRIPTION[kind]}:", *numbered,
                       CODE_TEST_HEADER, shown_test])
 
 
 def _tests(kind: str, steps: list[Step], rng: random.Random) -> list[str] | None:
-    """``N_TESTS`` distinct asserts, or None when an input breaks a step or empties the value."""
-    tests = []
+    """``N_TESTS`` distinct asserts, or None when an input breaks a step, empties the value, or every test expects
+    the same result (a constant answer such as ``return 0`` must not pass)."""
+    tests, results = [], set()
     for _ in range(4 * N_TESTS):
         value = _random_input(kind, rng)
         try:
@@ -173,8 +194,9 @@ def _tests(kind: str, steps: list[Step], rng: random.Random) -> list[str] | None
         test = f"assert solve({value!r}) == {result!r}"
         if test not in tests:
             tests.append(test)
+            results.add(repr(result))
         if len(tests) == N_TESTS:
-            return tests
+            return tests if len(results) > 1 else None
     return None
 
 

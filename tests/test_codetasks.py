@@ -22,7 +22,7 @@ def test_items_are_seeded_and_levels_are_step_counts():
         steps = [line for line in item["question"].splitlines() if line[:1].isdigit()]
         returns_variable = steps[-1].split(". ", 1)[1] in ("return n", "return xs", "return s")
         assert len(steps) - returns_variable == item["level"], item
-        assert item["code"].count("\n") == len(steps), item  # one line per step after the def line
+        assert item["code"].count("\n") == 2 * len(steps), item  # a comment and a line per step after the def
     hard = [item for item, _ in zip(code_tasks(3, steps=(4, 4)), range(10))]
     assert {item["level"] for item in hard} == {4}
     with pytest.raises(ValueError, match="steps"):
@@ -36,7 +36,7 @@ def test_every_operation_appears_and_no_step_repeats_the_previous_one():
         fixed = op.code.split("{")[0]
         assert fixed in used, op.name
     for item in items:
-        lines = item["code"].splitlines()[1:]
+        lines = item["code"].splitlines()[2::2]  # the code lines
         assert all(a != b for a, b in itertools.pairwise(lines)), item["code"]
 
 
@@ -51,9 +51,32 @@ def test_gold_answers_pass_and_broken_ones_fail_in_the_sandbox():
     assert sum(reward(gold, test_list=shifted)) <= 2
 
 
+def test_no_constant_answer_passes():
+    rows = data.generate_rows("code", 200, seed=6, held_out=False)
+    for row in rows:
+        expected = {test.rsplit(" == ", 1)[1] for test in row["test_list"]}
+        assert len(expected) > 1, row["test_list"]
+
+
 def test_rows_show_one_test_and_keep_all_for_the_reward():
     row = data.generate_rows("code", 1, seed=0, held_out=False)[0]
     question = data.question_of(row)
     assert question.startswith("Write a Python function solve(")
     assert question.endswith(row["test_list"][0]) and len(row["test_list"]) == codetasks.N_TESTS
     assert all(t not in question for t in row["test_list"][1:])
+
+
+@pytest.mark.slow
+def test_03_runs_on_the_code_family(tmp_path):
+    """03 with TASK="code" end to end in the smoke profile (code is not in the warm start yet: no gain asserted)."""
+    import json
+    from pathlib import Path
+
+    import papermill
+
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    papermill.execute_notebook(str(notebooks / "03_grpo.ipynb"), str(tmp_path / "03.out.ipynb"),
+                               parameters={"PROFILE": "smoke", "TASK": "code", "OUTPUT_DIR": str(tmp_path / "03")},
+                               cwd=str(notebooks), progress_bar=False, kernel_name="python3")
+    metrics = json.loads((tmp_path / "03" / "metrics.json").read_text())
+    assert metrics["task"] == "code" and metrics["n_eval"] > 0 and metrics["steps"] > 0
