@@ -2,13 +2,15 @@
 
 Layers, from the outside in (``layers()`` says which are on here and why any is off):
 
-* **process**: a new session and process group, ``python -I -B`` (no user site, no environment
-  variables read, no bytecode written), stdin closed after the job is read, a fresh temporary directory
-  as working directory, ``HOME`` and ``TMPDIR``, a scrubbed environment (no tokens, no keys), output to
-  a file of bounded size, a wall-clock timeout after which the whole group is killed (always killed at
-  the end, finished or not), the directory removed afterwards;
-* **namespaces** (where the system allows unprivileged user namespaces): ``unshare`` gives the child its
-  own network (nothing to connect to), its own process ids (it cannot see or signal the user's other
+* **process**: each program runs in a child forked for it by a small trusted server (``sandbox_child.py``,
+  ``python -I -B``: no user site, no environment variables read, no bytecode written; started once and
+  reused, since an interpreter start costs more than a short program). The child gets a new session and
+  process group, a fresh temporary directory as working directory, ``HOME`` and ``TMPDIR``, a scrubbed
+  environment (no tokens, no keys), no stdin and none of the server's descriptors, and output to a file of
+  bounded size; after the wall-clock timeout its whole group is killed (always killed at the end, finished
+  or not), and the directory is removed afterwards;
+* **namespaces** (where the system allows unprivileged user namespaces): ``unshare`` gives the server and
+  its children their own network (nothing to connect to), its own process ids (it cannot see or signal the user's other
   processes, or read their ``/proc/<pid>/environ``) and its own mounts;
 * **limits** (set by the child before the untrusted code): CPU seconds (hard = soft + 1), address space,
   file size, open files, no core files;
@@ -34,6 +36,7 @@ container or a mount namespace that hides them does that. See the README's "Code
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 import importlib.util
@@ -41,6 +44,7 @@ import json
 import math
 import os
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -58,6 +62,7 @@ from rlkit.errors import RlkitError
 MODES = ("strict", "limits-only")
 MODE_VARIABLE = "RLKIT_SANDBOX"
 _CHILD = Path(__file__).with_name("sandbox_child.py")
+_SETUP_FAILED = 70  # sandbox_child.SETUP_FAILED: the child could not set itself up, no untrusted code ran
 _NAMESPACES = ["unshare", "--user", "--map-root-user", "--net", "--mount", "--pid", "--fork", "--mount-proc",
                "--kill-child"]
 _KEEP_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8", "PATH": "/usr/bin:/bin"}
@@ -224,55 +229,148 @@ def _pyseccomp_dir() -> str | None:
     return os.path.dirname(spec.origin) if spec and spec.origin else None
 
 
-def _environment(workdir: str) -> dict[str, str]:
-    return {**_KEEP_ENV, "HOME": workdir, "TMPDIR": workdir, "TMP": workdir, "TEMP": workdir}
+_IDLE_S = 120.0  # a server with no job for this long leaves (the parent replaces one idle for half of it)
+_SERVERS: dict[tuple, list[_Server]] = {}  # idle servers by (seccomp, namespaces), for this process only
+_SERVERS_LOCK = threading.Lock()
+_SERVERS_PID = os.getpid()
+
+
+class _Server:
+    """One ``sandbox_child.py --serve`` process (in its namespaces where they are on): forks a child per job.
+
+    Started once and reused, so a program costs a fork instead of an interpreter start (about 10 times less).
+    It never runs untrusted code itself; it leaves when its stdin closes or after ``_IDLE_S`` without a job.
+    """
+
+    def __init__(self, seccomp: bool, namespaces: bool) -> None:
+        self.namespaces = namespaces
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - the server's stderr for its life; closed in close()
+        command = [*(_NAMESPACES if namespaces else []), sys.executable, "-I", "-B", str(_CHILD), "--serve",
+                   str(_IDLE_S), (_pyseccomp_dir() or "") if seccomp else ""]
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
+                                     cwd="/", env=dict(_KEEP_ENV), start_new_session=True, bufsize=0)
+        self.buffer = b""
+        self.sequence = 0  # answers carry their job's number: an answer out of turn stops the server
+        self.last_used = time.monotonic()
+
+    def usable(self) -> bool:
+        return self.proc.poll() is None and time.monotonic() - self.last_used < _IDLE_S / 2
+
+    def execute(self, job: dict, wall_s: float) -> tuple[dict | None, str]:
+        """Send one job; (the server's final answer, "") or (None, what went wrong, the server then closed)."""
+        self.last_used = time.monotonic()
+        self.sequence += 1
+        job = {**job, "sequence": self.sequence}
+        try:
+            self.proc.stdin.write((json.dumps(job) + "\n").encode())
+        except OSError:
+            return None, self._failure("the sandbox server stopped before the job was sent")
+        started = self._answer(time.monotonic() + 30.0)  # the fork: milliseconds, unless the machine is stuck
+        if started is None:
+            return None, self._failure("the sandbox server did not start the job")
+        done = self._answer(time.monotonic() + wall_s + 10.0)
+        if done is None:  # the server itself is stuck: stop it and, outside a pid namespace, the child too
+            if not self.namespaces and isinstance(started.get("pid"), int):
+                try:
+                    os.killpg(started["pid"], signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            return None, self._failure("the sandbox server did not answer within the wall-clock limit")
+        self.last_used = time.monotonic()
+        return done, ""
+
+    def _answer(self, deadline: float) -> dict | None:
+        out = self.proc.stdout.fileno()
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([out], [], [], left)[0]:
+                return None
+            chunk = os.read(out, 65536)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        try:
+            answer = json.loads(line)
+        except json.JSONDecodeError:
+            return None
+        return answer if isinstance(answer, dict) and answer.get("sequence") == self.sequence else None
+
+    def _failure(self, what: str) -> str:
+        self.errors.seek(0)
+        detail = self.errors.read()[-500:].decode("utf-8", "replace").strip()
+        self.close()
+        return f"{what} ({detail.splitlines()[-1]})" if detail else what
+
+    def close(self) -> None:
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        _kill_group(self.proc)  # a pid namespace's init gone takes every process in it along
+        self.errors.close()
+
+
+def _acquire(key: tuple[bool, bool]) -> _Server:
+    global _SERVERS_PID
+    with _SERVERS_LOCK:
+        if _SERVERS_PID != os.getpid():  # a forked copy of this process: those servers are the parent's
+            _SERVERS.clear()
+            _SERVERS_PID = os.getpid()
+        idle = _SERVERS.setdefault(key, [])
+        while idle:
+            server = idle.pop()
+            if server.usable():
+                return server
+            server.close()
+    return _Server(*key)
+
+
+def _release(key: tuple[bool, bool], server: _Server) -> None:
+    with _SERVERS_LOCK:
+        if _SERVERS_PID == os.getpid():
+            _SERVERS.setdefault(key, []).append(server)
+            return
+    server.close()
+
+
+def shutdown() -> None:
+    """Stop the idle sandbox servers now (they also leave at exit, or after two idle minutes)."""
+    with _SERVERS_LOCK:
+        servers = [server for idle in _SERVERS.values() for server in idle] if _SERVERS_PID == os.getpid() else []
+        _SERVERS.clear()
+    for server in servers:
+        server.close()
+
+
+atexit.register(shutdown)
 
 
 def _execute(code: str, tests: list[str], limits: Limits, *, seccomp: bool, namespaces: bool,
              processes: int | None = None) -> Run:
-    nonce = secrets.token_hex(16)
-    job = {"nonce": nonce, "code": code, "tests": tests, "seccomp": seccomp, "pyseccomp_dir": _pyseccomp_dir(),
-           "limits": {**dataclasses.asdict(limits), "processes": processes}}
     workdir = tempfile.mkdtemp(prefix="rlkit-sandbox-")
+    out_path, results_path = os.path.join(workdir, ".output"), os.path.join(workdir, ".results")
+    job = {"nonce": secrets.token_hex(16), "code": code, "tests": tests, "seccomp": seccomp, "workdir": workdir,
+           "limits": {**dataclasses.asdict(limits), "processes": processes}}
     start = time.perf_counter()
     try:
-        return _supervise(job, workdir, limits, namespaces, start)
+        for path in (out_path, results_path):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        key = (seccomp, namespaces)
+        server = _acquire(key)
+        done, failure = server.execute(job, limits.wall_s)
+        if done is None:
+            return Run("killed", error=failure, seconds=time.perf_counter() - start)
+        _release(key, server)
+        seconds = time.perf_counter() - start
+        if done.get("returncode") == _SETUP_FAILED and not os.path.getsize(results_path):
+            return Run("refused", error="process: the child could not set up its directory and descriptors",
+                       seconds=seconds, returncode=_SETUP_FAILED)
+        return _outcome(_records(results_path, job["nonce"]), len(tests), bool(done.get("timed_out")),
+                        done.get("returncode"), _read_head(out_path, limits.output_chars), seconds)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _supervise(job: dict, workdir: str, limits: Limits, namespaces: bool, start: float) -> Run:
-    out_path, results_path = os.path.join(workdir, ".output"), os.path.join(workdir, ".results")
-    command = [*(_NAMESPACES if namespaces else []), sys.executable, "-I", "-B", str(_CHILD)]
-    with open(out_path, "wb") as out, open(results_path, "wb") as results:
-        job["results_fd"] = results.fileno()
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
-                                cwd=workdir, env=_environment(workdir), start_new_session=True,
-                                pass_fds=(results.fileno(),))
-    timed_out = False
-    try:
-        _feed(proc, json.dumps(job).encode())
-        proc.wait(timeout=limits.wall_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    finally:
-        _kill_group(proc)
-    seconds = time.perf_counter() - start
-    output = _read_head(out_path, limits.output_chars)
-    records = _records(results_path, job["nonce"])
-    return _outcome(records, len(job["tests"]), timed_out, proc.returncode, output, seconds)
-
-
-def _feed(proc: subprocess.Popen, data: bytes) -> None:
-    """Write the job to the child's stdin from a thread, so a child that never reads cannot block us."""
-    def write() -> None:
-        try:
-            proc.stdin.write(data)
-            proc.stdin.close()
-        except OSError:
-            pass
-
-    threading.Thread(target=write, daemon=True).start()
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -287,13 +385,12 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _read_head(path: str, chars: int) -> str:
-    """The first ``chars`` characters of the output, without ``unshare``'s own messages."""
+    """The first ``chars`` characters of what the program printed."""
     try:
         with open(path, "rb") as handle:
-            text = handle.read(chars * 4).decode("utf-8", "replace")
+            return handle.read(chars * 4).decode("utf-8", "replace")[:chars]
     except OSError:
         return ""
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("unshare: "))[:chars]
 
 
 def _records(path: str, nonce: str) -> list[dict]:

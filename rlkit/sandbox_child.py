@@ -1,11 +1,20 @@
-"""The trusted bootstrap of ``rlkit.sandbox``: runs in the child process, before and around the untrusted code.
+"""The trusted side of ``rlkit.sandbox``: a small server that forks one confined child per program.
 
-Run as a script (``python -I -B sandbox_child.py``), never imported by the kit: it uses only the standard
-library and ``pyseccomp``, so the child starts in a few tens of milliseconds. The parent writes one JSON job
-to its stdin (``nonce``, ``code``, ``tests``, ``limits``, ``seccomp``); the child
+Run as a script (``python -I -B sandbox_child.py --serve IDLE_S [PYSECCOMP_DIR]``), never imported by the kit:
+it uses only the standard library and ``pyseccomp``. Starting a Python interpreter and importing ``pyseccomp``
+costs tens of milliseconds, more than a short program takes, so the parent starts this server once (inside
+the namespaces, where they are on) and sends it one JSON job per line on stdin (``nonce``, ``code``,
+``tests``, ``limits``, ``seccomp``, ``workdir``). For each job the server
 
-1. reads the job, closes stdin, imports what it needs (``pyseccomp`` runs ``ldconfig`` when imported, so it
-   must come before the filter);
+1. forks a child and answers ``{"pid": ...}``; the untrusted code only ever runs in that child;
+2. waits for the child at most ``wall_s`` seconds, then kills its whole process group (finished or not),
+   reaps it and answers ``{"returncode": ..., "timed_out": ...}``.
+
+The child, before any untrusted code:
+
+1. starts a new session, moves into the job's fresh directory, points HOME and TMPDIR there, sends its
+   output to ``.output`` and its results to ``.results`` there, and closes every other descriptor (the
+   server's pipes included) and stdin;
 2. lowers its limits (CPU with hard = soft + 1 s, address space, file size, open files, no core files);
 3. loads a seccomp filter that refuses new programs and processes, sockets, signals to other processes,
    ptrace, namespaces and mounts, raising limits, changing ids, and every call that creates, changes or
@@ -15,9 +24,10 @@ to its stdin (``nonce``, ``code``, ``tests``, ``limits``, ``seccomp``); the chil
    the parent decodes them and compares them itself, so an object whose ``__eq__`` always says yes, an early
    ``sys.exit(0)`` or an ``atexit`` hook cannot make a test pass.
 
-A program written to attack this harness inside its own process (reading the nonce out of memory, patching
-it through ``ctypes``) can forge results: that costs a wrong reward, never an escape, since the limits and
-the filter hold for the whole process.
+The server never runs untrusted code, and leaves when its stdin closes or after ``IDLE_S`` seconds without a
+job. A program written to attack this harness inside its own process (reading the nonce out of memory,
+patching it through ``ctypes``) can forge results: that costs a wrong reward, never an escape, since the
+limits and the filter hold for the whole process.
 """
 
 import ast
@@ -26,7 +36,10 @@ import errno
 import json
 import os
 import resource
+import select
+import signal
 import sys
+import time
 import types
 
 # Exact types a test value may have; anything else (a user class, a subclass of int...) cannot be judged.
@@ -233,36 +246,56 @@ def _exit():
     for stream in (sys.__stdout__, sys.__stderr__):
         try:
             stream.flush()
-        except BaseException:  # noqa: S110 - a closed or replaced stream loses its output, nothing else
+        except BaseException:  # noqa: BLE001, S110 - a closed or replaced stream loses its output, nothing else
             pass
     os._exit(0)
 
 
-def main():
-    job = json.loads(sys.stdin.read())
-    os.close(0)
-    write = _Writer(int(job["results_fd"]), job["nonce"])
-    seccomp = None
-    if job["seccomp"]:
-        if job.get("pyseccomp_dir"):  # where the parent found it (this interpreter runs with -I)
-            sys.path.insert(0, job["pyseccomp_dir"])
+RESULTS_FD = 3  # the child's results file
+PROGRAM_NAME = "rlkit-program"  # the child's process name
+SETUP_FAILED = 70  # the child's exit status when it could not set itself up (no untrusted code ran)
+
+
+def _child(job, seccomp, seccomp_error, restore):
+    """In the forked child: confine this process, run the job, leave. Never returns to the server's loop."""
+    try:
         try:
-            import pyseccomp as seccomp  # before the limits: it runs ldconfig when imported
-        except (ImportError, OSError) as exc:
-            write({"layer_error": f"seccomp: cannot import pyseccomp ({_error_text(exc)})"})
-            _exit()
-        if job.get("pyseccomp_dir"):
-            del sys.path[0]
+            os.setsid()
+            workdir = job["workdir"]
+            os.chdir(workdir)
+            output = os.open(".output", os.O_WRONLY | os.O_APPEND)
+            results = os.open(".results", os.O_WRONLY | os.O_APPEND)
+            os.dup2(output, 1)
+            os.dup2(output, 2)
+            os.dup2(results, RESULTS_FD)
+            os.close(0)
+            os.closerange(RESULTS_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # the server's pipes
+            for name in ("HOME", "TMPDIR", "TMP", "TEMP"):
+                os.environ[name] = workdir
+            try:  # a name in ps and /proc, so a program's process is told from the server it was forked from
+                with open("/proc/self/comm", "w") as comm:
+                    comm.write(PROGRAM_NAME)
+            except OSError:
+                pass
+        except BaseException:  # noqa: BLE001 - nothing untrusted ran; the parent reports the set-up failure
+            os._exit(SETUP_FAILED)
+        _run_job(job, seccomp, seccomp_error, restore)
+    finally:
+        os._exit(SETUP_FAILED)  # _run_job leaves through _exit; this only guards the server's loop
+
+
+def _run_job(job, seccomp, seccomp_error, restore):
+    write = _Writer(RESULTS_FD, job["nonce"])
+    if job["seccomp"] and seccomp is None:
+        write({"layer_error": f"seccomp: cannot import pyseccomp ({seccomp_error})"})
+        _exit()
     try:
         _set_limits(job["limits"])
     except (OSError, ValueError) as exc:
         write({"layer_error": f"limits: {_error_text(exc)}"})
         _exit()
-    for name in _PRELOADED:  # loaded before the snapshot, so the program cannot patch them for the tests
-        __import__(name)
-    restore = _Restorer()
     namespace = {"__name__": "__main__", "__builtins__": builtins}
-    if seccomp is not None:
+    if job["seccomp"]:
         try:
             _load_filter(seccomp)
         except (OSError, ValueError, RuntimeError) as exc:
@@ -284,5 +317,82 @@ def main():
     _exit()
 
 
+def _wait(pid, wall_s):
+    """Wait for the child at most ``wall_s`` seconds; kill its process group; reap it. (exit code, timed out)."""
+    status = None
+    try:
+        handle = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # Linux < 5.3: poll
+        handle = None
+    if handle is not None:
+        try:
+            timed_out = not select.select([handle], [], [], wall_s)[0]
+        finally:
+            os.close(handle)
+    else:
+        deadline, pause = time.monotonic() + wall_s, 0.0005
+        while status is None and time.monotonic() < deadline:
+            done, code = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = code
+            else:
+                time.sleep(pause)
+                pause = min(pause * 2, 0.01)
+        timed_out = status is None
+    try:
+        os.killpg(pid, signal.SIGKILL)  # whatever the program left in its group (limits-only mode)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if status is None:
+        status = os.waitpid(pid, 0)[1]
+    while True:  # orphans of earlier children (limits-only mode, in a pid namespace) end up here
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+    return os.waitstatus_to_exitcode(status), timed_out
+
+
+def serve(idle_s, pyseccomp_dir):
+    """The server's loop: one job per line on stdin, two answers per job on the original stdout."""
+    answers = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)  # nothing the server or a child prints can reach the answers by accident
+    os.close(null)
+    seccomp = seccomp_error = None
+    if pyseccomp_dir:  # where the parent found it (this interpreter runs with -I)
+        sys.path.insert(0, pyseccomp_dir)
+    try:
+        import pyseccomp as seccomp  # here, once: it runs ldconfig when imported
+    except (ImportError, OSError) as exc:
+        seccomp_error = _error_text(exc)
+    if pyseccomp_dir:
+        del sys.path[0]
+    for name in _PRELOADED:  # loaded before the snapshot, so a program cannot patch them for the tests
+        __import__(name)
+    restore = _Restorer()
+    jobs = sys.stdin.buffer
+
+    def answer(record):
+        line = memoryview((json.dumps(record) + "\n").encode())
+        while line:
+            line = line[os.write(answers, line) :]
+
+    while select.select([jobs], [], [], idle_s)[0]:
+        line = jobs.readline()
+        if not line:
+            break
+        job = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(job, seccomp, seccomp_error, restore)
+        answer({"sequence": job["sequence"], "pid": pid})
+        returncode, timed_out = _wait(pid, float(job["limits"]["wall_s"]))
+        answer({"sequence": job["sequence"], "returncode": returncode, "timed_out": timed_out})
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] != ["--serve"]:
+        sys.exit("usage: python -I -B sandbox_child.py --serve IDLE_S [PYSECCOMP_DIR]")
+    serve(float(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "")

@@ -81,6 +81,13 @@ CASES = [
                                   "    try:\n        found = open(path, 'rb').read().split(b'\\0')\n"
                                   "    except Exception:\n        continue\n"
                                   "    print([item for item in found if b'TOKEN' in item])\n"),
+    # the server that forked it: its pipes are closed in the child, and writing to them through /proc is refused
+    Case("forges_server_answers", WRONG + "import os\nfake = b'{{\"sequence\": 1, \"returncode\": 0}}\\n'\n"
+                                          "for fd in range(64):\n    try:\n        os.write(fd, fake)\n"
+                                          "    except OSError:\n        pass\n"
+                                          "for path in ('/proc/1/fd/1', f'/proc/{{os.getppid()}}/fd/1'):\n"
+                                          "    try:\n        open(path, 'ab').write(fake)\n"
+                                          "    except OSError as exc:\n        print(exc)\n"),
     Case("kills_its_parent", WRONG + "import os, signal\nfor pid in (os.getppid(), {decoy}):\n"
                                      "    try:\n        os.kill(pid, signal.SIGKILL)\n"
                                      "    except Exception as exc:\n        print(exc)\n"),
@@ -122,19 +129,43 @@ class _Listener:
         self.sock.close()
 
 
-def _leftovers(before: set[str]) -> list[str]:
-    """Sandbox directories and processes that outlived their run."""
-    tmp = tempfile.gettempdir()
-    dirs = {name for name in os.listdir(tmp) if name.startswith("rlkit-sandbox-")} - before
-    procs = []
+def _processes() -> dict[str, tuple[str, str, bytes]]:
+    """pid -> (parent pid, name, command line), for every process this user can see."""
+    found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
+            with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+                head, tail = handle.read().rsplit(")", 1)
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                if b"sandbox_child.py" in handle.read():
-                    procs.append(pid)
-        except OSError:
+                found[pid] = (tail.split()[1], head.split("(", 1)[1], handle.read())
+        except (OSError, IndexError):
             continue
-    return sorted(dirs) + [f"process {pid}" for pid in procs]
+    return found
+
+
+def _leftovers(before: set[str], servers_too: bool = False) -> list[str]:
+    """Sandbox directories and processes that outlived their run: a program's process (named rlkit-program,
+    or any process a server forked) always counts; this process's idle servers count only after
+    ``sandbox.shutdown()`` (``servers_too``)."""
+    tmp = tempfile.gettempdir()
+    dirs = {name for name in os.listdir(tmp) if name.startswith("rlkit-sandbox-")} - before
+    found = _processes()
+    sandbox_side = {pid for pid, (_, _, cmdline) in found.items() if b"sandbox_child.py" in cmdline}
+
+    def mine(pid: str) -> bool:
+        seen = set()
+        while pid in found and pid not in seen:
+            seen.add(pid)
+            pid = found[pid][0]
+            if pid == str(os.getpid()):
+                return True
+        return False
+
+    procs = [pid for pid, (parent, name, _) in found.items()
+             if name == "rlkit-program" or (pid in sandbox_side and parent in sandbox_side
+                                             and found[parent][1] != "unshare")
+             or (servers_too and pid in sandbox_side and mine(pid))]
+    return sorted(dirs) + [f"process {pid} ({found[pid][1]})" for pid in procs]
 
 
 def _breach(case: Case, run: sandbox.Run, seconds: float, ctx: dict) -> str | None:
@@ -196,12 +227,16 @@ def run_table(names: list[str] | None = None) -> dict:
             start = time.perf_counter()
             run = sandbox.run(code, TESTS, limits=LIMITS, mode="strict")
             cases[case.name] = _breach(case, run, time.perf_counter() - start, ctx)
+        sandbox.shutdown()
+        time.sleep(0.05)
+        left_after_shutdown = _leftovers(ctx["dirs_before"], servers_too=True)
     finally:
         listener.close()
         decoy.kill()
         decoy.wait()
         shutil.rmtree(outside, ignore_errors=True)
-    return {"uid": os.getuid(), "layers": layers, "cases": cases, "known_holes": known_holes}
+    return {"uid": os.getuid(), "layers": layers, "cases": cases, "known_holes": known_holes,
+            "left_after_shutdown": left_after_shutdown}
 
 
 if __name__ == "__main__":

@@ -46,6 +46,12 @@ def test_hostile_program_is_contained(table, name):
     assert table["cases"][name] is None, f"{name}: {table['cases'][name]}"
 
 
+@needs_linux
+def test_nothing_is_left_running_after_shutdown(table):
+    assert table["cases"], "no case ran"
+    assert table["left_after_shutdown"] == [], table["left_after_shutdown"]
+
+
 def _interpreter_for(uid: int) -> str | None:
     """An interpreter the user ``uid`` may run (the venv's own may sit under an unreadable home)."""
     candidates = ["/usr/bin/python3", shutil.which("python3") or "", os.path.realpath(sys.executable)]
@@ -90,6 +96,7 @@ def test_hostile_table_as_an_unprivileged_user(tmp_path):
     breaches = {name: what for name, what in result["cases"].items() if what is not None}
     assert not breaches, breaches
     assert len(result["cases"]) == len(hostile_programs.CASES)
+    assert result["left_after_shutdown"] == [], result["left_after_shutdown"]
 
 
 # --------------------------------------------------------------------------- judging
@@ -198,3 +205,84 @@ def test_program_cannot_patch_stdlib_or_builtins_for_the_tests():
             "def f():\n    return 5.0\n")
     run = sandbox.run(code, ["import math", "assert math.isclose(f(), 1.0)", "assert abs(f() - 1.0) < 1e-9"])
     assert run.status == "ok" and run.results == [True, "assertion failed", "assertion failed"]
+
+
+# --------------------------------------------------------------------------- the server that forks the children
+
+
+def _server_pids() -> set[int]:
+    return {server.proc.pid for idle in sandbox._SERVERS.values() for server in idle}
+
+
+@pytest.fixture
+def no_servers():
+    """No idle server, the layers already probed (the probe runs a program in a server of its own)."""
+    sandbox.check()
+    sandbox.shutdown()
+
+
+@needs_linux
+def test_one_server_serves_many_programs_and_each_gets_a_fresh_process(no_servers):
+    code = ("import os, json\nprint(json.dumps([os.getpid(), os.getcwd(), os.environ['HOME'], os.getsid(0),"
+            " sorted(os.listdir('.'))]))\n")
+    first, second = (sandbox.run(code, ["assert True"]) for _ in range(2))
+    assert len(_server_pids()) == 1, "the same server should answer both"
+    (pid1, cwd1, home1, sid1, files1), (pid2, cwd2, home2, sid2, files2) = (json.loads(r.output) for r in (first, second))
+    assert pid1 != pid2 and cwd1 != cwd2, "each program needs its own process and directory"
+    assert home1 == cwd1 and home2 == cwd2 and sid1 == pid1 and sid2 == pid2  # own session, HOME = its directory
+    assert files1 == files2 == [".output", ".results"]
+    assert not os.path.exists(cwd1) and not os.path.exists(cwd2)
+
+
+@needs_linux
+def test_a_program_cannot_reach_the_servers_descriptors():
+    """Only stdout, stderr and the results file are open in the child: the server's pipes are closed."""
+    code = ("import os\nopen_fds = sorted(int(fd) for fd in os.listdir('/proc/self/fd'))\n"
+            "def fds():\n    return open_fds\n")
+    run = sandbox.run(code, ["assert fds() == [0, 1, 2, 3]"])  # stdin is closed: 0 is the listdir's own
+    assert run.passed, run
+    assert sandbox.run("def f():\n    return 1\n", ["assert f() == 1"]).passed  # the server still answers
+
+
+@needs_linux
+def test_a_dead_server_costs_one_run_then_a_new_one_starts(no_servers):
+    assert sandbox.run("x = 1\n", ["assert x == 1"]).passed
+    (server,) = [s for idle in sandbox._SERVERS.values() for s in idle]
+    os.killpg(server.proc.pid, 9)
+    server.proc.wait()
+    run = sandbox.run("x = 1\n", ["assert x == 1"])  # the dead server is noticed before the job is sent
+    assert run.passed, run
+    assert server.proc.pid not in _server_pids()
+
+
+@needs_linux
+def test_a_server_that_stops_mid_job_gives_a_killed_run_not_an_exception(no_servers):
+    assert sandbox.run("x = 1\n", ["assert x == 1"]).passed
+    (server,) = [s for idle in sandbox._SERVERS.values() for s in idle]
+    import threading
+    import time
+
+    threading.Timer(0.5, lambda: os.killpg(server.proc.pid, 9)).start()
+    run = sandbox.run("import time\ntime.sleep(30)\n", ["assert True"], limits=sandbox.Limits(wall_s=20))
+    assert run.status == "killed" and "server" in run.error, run
+    time.sleep(0.05)
+    assert hostile_programs._leftovers(set()) == []  # the program went with its server
+    assert sandbox.run("x = 1\n", ["assert x == 1"]).passed
+
+
+@needs_linux
+def test_an_idle_server_leaves_by_itself(tmp_path):
+    server = subprocess.Popen([sys.executable, "-I", "-B", str(ROOT / "rlkit" / "sandbox_child.py"), "--serve", "0.2"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=tmp_path)
+    assert server.wait(timeout=30) == 0
+    server.stdin.close()
+    server.stdout.close()
+
+
+@needs_linux
+def test_a_forked_copy_of_the_kit_starts_its_own_servers(monkeypatch):
+    assert sandbox.run("x = 1\n", ["assert x == 1"]).passed
+    before = _server_pids()
+    monkeypatch.setattr(sandbox, "_SERVERS_PID", -1)  # as if this were a child forked from the process
+    assert sandbox.run("x = 1\n", ["assert x == 1"]).passed
+    assert before and not (before & _server_pids())
