@@ -327,8 +327,8 @@ TASKS: dict[str, Task] = {
              "(the kit's generator)", "puzzles", _zebra, level="houses", default_levels=(2, 3), level_limits=(2, 5),
              completion_tokens=96),
         Task("code", "code", True, "small Python functions given as numbered steps, judged by asserts in the "
-             "kit's sandbox (the kit's generator)", "code", _code, level="steps", default_levels=(1, 3),
-             level_limits=(1, 4), completion_tokens=80),
+             "kit's sandbox (the kit's generator)", "code", _code, level="steps", default_levels=(1, 1),
+             level_limits=(1, 4), completion_tokens=112),
         Task("instruct", "exact", True, "small verifiable instructions (reverse, sort, upper...): SFT data",
              generate=_instruct),
         Task("instruct_pairs", "exact", True, "instruction preference pairs: exact response vs a plausible mistake",

@@ -21,11 +21,10 @@ INSTRUCT_FRACTION = 0.2  # share of instruction rows mixed into SFT (P1 mixes sm
 # skip the working. Worked answers are the more reliable kind, yet the SFT model picks terse ones for most
 # questions (01_sft, section 1): RL then has a better behaviour to find and amplify.
 WORKED_FRACTION = 0.5
-# Offline, the share of each family's rows among the SFT task rows: the tiny model's arithmetic copies its
-# operands by position, and a chat prompt moves them, so arithmetic needs the most rows to adapt.
-# The code family is not in the warm start yet: the tiny model's corpus and SFT mix for it are being calibrated
-# (issue 14, item 4), so 01's SFT model has never seen a code task.
-SFT_SHARES = {"arithmetic": 0.85, "countdown": 0.05, "knights_knaves": 0.05, "zebra": 0.05}
+# Offline, the share of each family's rows among the SFT task rows (a family left out is not in the warm start):
+# the tiny model's arithmetic copies its operands by position, and a chat prompt moves them, so arithmetic needs
+# the most rows to adapt.
+SFT_SHARES = {"arithmetic": 0.75, "countdown": 0.05, "knights_knaves": 0.05, "zebra": 0.05, "code": 0.10}
 
 
 def completion_mask(tokenizer, prompt: list[dict], completion: list[dict]) -> dict:
@@ -51,7 +50,7 @@ def warm_start_tasks(task: str) -> list[str]:
     warm start serves every lesson and every family, as one base model would); on the hub, ``task`` itself.
 
     >>> warm_start_tasks("arithmetic")
-    ['arithmetic', 'countdown', 'knights_knaves', 'zebra']
+    ['arithmetic', 'countdown', 'knights_knaves', 'zebra', 'code']
     """
     from rlkit.data import family_tasks, get_task
 

@@ -40,7 +40,7 @@ CHAT_TEMPLATE = (
 
 # Everything that determines the built model. Change any value and the model is rebuilt.
 RECIPE = {
-    "version": 6,  # bump whenever a generator's output changes: the hash then rebuilds cached models
+    "version": 7,  # bump whenever a generator's output changes: the hash then rebuilds cached models
     "seed": 1234,
     "vocab_size": 1024,
     "hidden_size": 128,
@@ -49,10 +49,11 @@ RECIPE = {
     "num_key_value_heads": 2,
     "intermediate_size": 512,
     "max_position_embeddings": 1024,
-    "corpus": {"arithmetic": 30000, "countdown": 1500, "knights_knaves": 800, "zebra": 800, "instruct": 3000},
-    "seq_len": 128,
-    "batch_size": 32,
-    "steps": 500,
+    "corpus": {"arithmetic": 30000, "countdown": 1500, "knights_knaves": 800, "zebra": 800, "code": 4000,
+               "instruct": 3000},
+    "seq_len": 256,  # long enough for a code or zebra worksheet with its answer
+    "batch_size": 16,
+    "steps": 800,  # at 500, whether the model learned to copy operands hung on details (one more phrase token lost it)
     "learning_rate": 3e-3,
     "warmup_steps": 30,
 }
@@ -106,6 +107,7 @@ def phrases() -> list[str]:
     fixed wording (P3's knights-and-knaves preamble, the system prompt, the answer tags) would otherwise
     cost a few hundred tokens per prompt of pretraining, SFT and RL compute on a laptop CPU.
     """
+    from rlkit.codetasks import CODE_TEST_HEADER, CODE_THINK
     from rlkit.data import SYSTEM_PROMPT
     from rlkit.puzzles import ZEBRA_INSTRUCTION
 
@@ -116,6 +118,8 @@ def phrases() -> list[str]:
             ", create an equation that equals",
             " You can use basic arithmetic operations (+, -, *, /) and each number can only be used once.",
             " from left to right. Each house has a different", ZEBRA_INSTRUCTION, "Check each clue against the answer.",
+            "Write a Python function solve(", CODE_TEST_HEADER, CODE_THINK,
+            "\n    ",  # a new code line and its indent as one token: split, samples at T = 1 broke the indent
             "<think>", "</think>", "<answer>", "</answer>"]
 
 

@@ -41,7 +41,7 @@ def test_every_operation_appears_and_no_step_repeats_the_previous_one():
 
 
 def test_gold_answers_pass_and_broken_ones_fail_in_the_sandbox():
-    rows = data.generate_rows("code", 40, seed=5, held_out=True)
+    rows = data.generate_rows("code", 40, seed=5, held_out=True, levels=(1, 3))
     reward = get_reward("code")
     gold = [r["completion"] for r in rows]
     tests = [r["test_list"] for r in rows]

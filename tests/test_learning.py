@@ -7,6 +7,7 @@ CI runs them. 01 runs first: the others start from its model (or build the same 
 """
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def test_01_sft_gain(sft_metrics):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["arithmetic", "countdown", "knights_knaves", "zebra"])
+@pytest.mark.parametrize("task", ["arithmetic", "countdown", "knights_knaves", "zebra", "code"])
 def test_01_headroom(sft_metrics, task, request):
     if task in NO_HEADROOM_YET:
         request.applymarker(pytest.mark.xfail(strict=True, reason="the tiny model does not reach headroom here yet"))
@@ -82,6 +83,19 @@ def test_03_grpo_main_job_pass1_target(outputs):
 @pytest.mark.xfail(strict=True, reason="countdown has no headroom on the tiny model yet (pass@8 ~ 0): no RL signal")
 def test_03_grpo_other_family(outputs, sft_metrics):
     metrics = _run("03_grpo", outputs, tag="_countdown", SFT_DIR=str(outputs / "01_sft"), TASK="countdown")
+    _positive(metrics)
+
+
+# 03 on code took 15.9 min with AVX-512 (seed 0: +0.062 [0.032, 0.094]); about twice that on CPUs without it,
+# which would take CI past its time limit. It runs when RLKIT_LONG_CHECKS=1; halving its steps and batch lost the
+# gain (+0.012 [-0.008, 0.032]), so the time budget stays an open problem (README, offline testbed).
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("RLKIT_LONG_CHECKS") != "1", reason="about 30 min on 2 cores without AVX-512; "
+                    "set RLKIT_LONG_CHECKS=1 to run it")
+def test_03_grpo_code(outputs, sft_metrics):
+    """Issue 14: 03 with TASK="code" learns (programs judged in the sandbox), held-out pass rate interval above 0."""
+    metrics = _run("03_grpo", outputs, tag="_code", SFT_DIR=str(outputs / "01_sft"), TASK="code")
+    assert metrics["n_eval"] >= 500 and metrics["task"] == "code"
     _positive(metrics)
 
 
