@@ -262,7 +262,9 @@ class _Server:
         self.sequence += 1
         job = {**job, "sequence": self.sequence}
         try:
-            self.proc.stdin.write((json.dumps(job) + "\n").encode())
+            line = memoryview((json.dumps(job) + "\n").encode())
+            while line:
+                line = line[self.proc.stdin.write(line) :]
         except OSError:
             return None, self._failure("the sandbox server stopped before the job was sent")
         started = self._answer(time.monotonic() + 30.0)  # the fork: milliseconds, unless the machine is stuck
@@ -283,7 +285,7 @@ class _Server:
         out = self.proc.stdout.fileno()
         while b"\n" not in self.buffer:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([out], [], [], left)[0]:
+            if left <= 0 or not _readable(out, left):
                 return None
             chunk = os.read(out, 65536)
             if not chunk:
@@ -310,6 +312,16 @@ class _Server:
                 pass
         _kill_group(self.proc)  # a pid namespace's init gone takes every process in it along
         self.errors.close()
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    """Whether ``fd`` has data (or its end) within ``timeout`` seconds. poll, not select, where there is one: a
+    busy process's descriptor numbers can pass select's limit of 1024."""
+    if hasattr(select, "poll"):
+        waiting = select.poll()
+        waiting.register(fd, select.POLLIN)
+        return bool(waiting.poll(timeout * 1000))
+    return bool(select.select([fd], [], [], timeout)[0])
 
 
 def _acquire(key: tuple[bool, bool]) -> _Server:
