@@ -2,9 +2,9 @@
 
 Scores a batch of ``--n`` short correct programs, then a batch of ``--n`` wrong ones (each a one-line function
 with 3 asserts, the size of an MBPP row), ``--repeats`` times, and reports the median wall seconds per batch
-and per program. Every program runs in its own sandboxed process, as many at once as the machine has cores, so
-the cost is mostly process start-up and the layers: the sandbox's layers are printed first (probing them is
-done then, outside the timed batches). No two programs of a run are the same, so none is answered by a
+and per program. Every program runs in its own sandboxed process, forked by the sandbox's server, as many at
+once as the machine has cores, so the cost is mostly the fork and the layers: the sandbox's layers are printed
+first (probing them is done then, outside the timed batches; the servers start in the first batch). No two programs of a run are the same, so none is answered by a
 remembered verdict. Prints one markdown row per kind of program, naming the machine.
 
     python benchmarks/sandbox_throughput.py                       # 16 + 16 programs, 3 repeats

@@ -238,7 +238,7 @@ _SERVERS_PID = os.getpid()
 class _Server:
     """One ``sandbox_child.py --serve`` process (in its namespaces where they are on): forks a child per job.
 
-    Started once and reused, so a program costs a fork instead of an interpreter start (about 10 times less).
+    Started once and reused, so a program costs a fork instead of an interpreter start (about 6 times less).
     It never runs untrusted code itself; it leaves when its stdin closes or after ``_IDLE_S`` without a job.
     """
 
