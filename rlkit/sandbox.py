@@ -62,7 +62,6 @@ from rlkit.errors import RlkitError
 MODES = ("strict", "limits-only")
 MODE_VARIABLE = "RLKIT_SANDBOX"
 _CHILD = Path(__file__).with_name("sandbox_child.py")
-_SETUP_FAILED = 70  # sandbox_child.SETUP_FAILED: the child could not set itself up, no untrusted code ran
 _NAMESPACES = ["unshare", "--user", "--map-root-user", "--net", "--mount", "--pid", "--fork", "--mount-proc",
                "--kill-child"]
 _KEEP_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8", "PATH": "/usr/bin:/bin"}
@@ -376,11 +375,12 @@ def _execute(code: str, tests: list[str], limits: Limits, *, seccomp: bool, name
             return Run("killed", error=failure, seconds=time.perf_counter() - start)
         _release(key, server)
         seconds = time.perf_counter() - start
-        if done.get("returncode") == _SETUP_FAILED and not os.path.getsize(results_path):
-            return Run("refused", error="process: the child could not set up its directory and descriptors",
-                       seconds=seconds, returncode=_SETUP_FAILED)
-        return _outcome(_records(results_path, job["nonce"]), len(tests), bool(done.get("timed_out")),
-                        done.get("returncode"), _read_head(out_path, limits.output_chars), seconds)
+        records = _records(results_path, job["nonce"])
+        if not any(record.get("ready") for record in records):  # the child died before it could run anything
+            return Run("refused", error="process: the child could not set up its directory and descriptors "
+                       f"(exit status {done.get('returncode')})", seconds=seconds, returncode=done.get("returncode"))
+        return _outcome(records, len(tests), bool(done.get("timed_out")), done.get("returncode"),
+                        _read_head(out_path, limits.output_chars), seconds)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -286,6 +286,7 @@ def _child(job, seccomp, seccomp_error, restore):
 
 def _run_job(job, seccomp, seccomp_error, restore):
     write = _Writer(RESULTS_FD, job["nonce"])
+    write({"ready": True})  # set up: from here on an exit is the job's, not a failed set-up
     if job["seccomp"] and seccomp is None:
         write({"layer_error": f"seccomp: cannot import pyseccomp ({seccomp_error})"})
         _exit()

@@ -286,3 +286,18 @@ def test_a_forked_copy_of_the_kit_starts_its_own_servers(monkeypatch):
     monkeypatch.setattr(sandbox, "_SERVERS_PID", -1)  # as if this were a child forked from the process
     assert sandbox.run("x = 1\n", ["assert x == 1"]).passed
     assert before and not (before & _server_pids())
+
+
+@needs_linux
+def test_a_child_that_cannot_set_up_is_refused_and_a_program_exiting_70_is_not(monkeypatch):
+    """A set-up failure (here: its results file gone) is 'refused'; a program can never make its run look like one."""
+    assert sandbox.run("import os\nos._exit(70)\n", ["assert True"]).status == "killed"
+    real = sandbox._Server.execute
+
+    def without_results_file(self, job, wall_s):
+        os.remove(os.path.join(job["workdir"], ".results"))
+        return real(self, job, wall_s)
+
+    monkeypatch.setattr(sandbox._Server, "execute", without_results_file)
+    run = sandbox.run("x = 1\n", ["assert x == 1"])
+    assert run.status == "refused" and "could not set up" in run.error, run
