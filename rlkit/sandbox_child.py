@@ -180,15 +180,19 @@ def _load_filter(seccomp):
     flt.load()
 
 
+def _write_all(fd, data):
+    """Write all of ``data`` to ``fd`` (one os.write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class _Writer:
     def __init__(self, fd, nonce):
         self.fd, self.nonce = fd, nonce
 
     def __call__(self, record):
-        line = (self.nonce + " " + json.dumps(record) + "\n").encode("utf-8", "replace")
-        view = memoryview(line)
-        while view:
-            view = view[os.write(self.fd, view) :]
+        _write_all(self.fd, (self.nonce + " " + json.dumps(record) + "\n").encode("utf-8", "replace"))
 
 
 def _error_text(exc):
@@ -376,9 +380,7 @@ def serve(idle_s, pyseccomp_dir):
     jobs = sys.stdin.buffer
 
     def answer(record):
-        line = memoryview((json.dumps(record) + "\n").encode())
-        while line:
-            line = line[os.write(answers, line) :]
+        _write_all(answers, (json.dumps(record) + "\n").encode())
 
     while select.select([jobs], [], [], idle_s)[0]:
         line = jobs.readline()
