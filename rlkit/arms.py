@@ -29,12 +29,14 @@ class Arm:
     s: int | None = 1  # generator sync interval (DPO): 1 online, None offline; GRPO is on-policy (1)
     ref_sync: bool = False  # DPO: replace the reference by the policy at every generator sync
     nll_weight: float = 0.0  # DPO: weight of an NLL term on the chosen answers
+    mix: tuple[tuple[str, str], ...] = ()  # DPO: (task, "verifier" | "reward model") pairs; () = the study's task
 
     def describe(self) -> str:
         if self.method == "grpo":
             return "GRPO, P2's variant (r - mean, no std, no length normalisation), on-policy"
         what = {1: "online DPO (s = 1)", None: "offline DPO (s = inf)"}.get(self.s, f"semi-online DPO (s = {self.s})")
-        return what + (", reference synced" if self.ref_sync else "") + (
+        on = " on " + " + ".join(f"{task} ({judge})" for task, judge in self.mix) if self.mix else ""
+        return what + on + (", reference synced" if self.ref_sync else "") + (
             f", + {self.nll_weight:g} x NLL" if self.nll_weight else "")
 
 
@@ -53,6 +55,32 @@ def p2_arms(s_values: tuple[int, ...], ablate_s: int, nll_weight: float = 1.0) -
     return [Arm("offline", s=None), *[Arm(f"semi-{s}", s=s) for s in semis], Arm("online", s=1),
             Arm("grpo", method="grpo", s=1), Arm(f"semi-{ablate}-refsync", s=ablate, ref_sync=True),
             Arm(f"semi-{ablate}-nll", s=ablate, nll_weight=nll_weight)]
+
+
+def mix_arms(s: int, task: str, other: str) -> list[Arm]:
+    """P2's multi-task comparison at sync interval ``s``: ``task`` alone (judged by its verifier), ``other`` alone
+    (judged by a reward model only: the policy never sees ``other``'s verifier), and both mixed in one run.
+
+    >>> [a.name for a in mix_arms(5, "arithmetic", "code")]
+    ['mix-arithmetic', 'mix-code', 'mix-both']
+    >>> mix_arms(5, "arithmetic", "code")[2].describe()
+    'semi-online DPO (s = 5) on arithmetic (verifier) + code (reward model)'
+    """
+    s = online_dpo.check_sync_interval(s)
+    verified, judged = (task, "verifier"), (other, "reward model")
+    return [Arm(f"mix-{task}", s=s, mix=(verified,)), Arm(f"mix-{other}", s=s, mix=(judged,)),
+            Arm("mix-both", s=s, mix=(verified, judged))]
+
+
+def interleave(*parts):
+    """One Dataset taking a row from each part in turn (``a0 b0 a1 b1 ...``), as long as the shortest part
+    allows: with an even number of prompts per step every step then holds as many prompts of each task.
+    Columns missing from a part (``test_list`` on arithmetic rows) are None there."""
+    from datasets import Dataset
+
+    n = min(len(part) for part in parts)
+    columns = list(dict.fromkeys(name for part in parts for name in part.column_names))
+    return Dataset.from_list([{name: part[i].get(name) for name in columns} for i in range(n) for part in parts])
 
 
 def select(study: list[Arm], names: str | None) -> list[Arm]:
@@ -79,7 +107,7 @@ class Measure:
     held_out: object  # Dataset
     verifier: object
     max_new_tokens: int
-    k: int = 4  # samples per prompt for sampled pass@1
+    k: int = 4  # samples per prompt for sampled pass@1; 0: greedy accuracy only
     batch_size: int = 64
     seed: int = 0
 
@@ -89,6 +117,8 @@ class Measure:
 
         greedy = evaluate(model, tokenizer, self.held_out, self.verifier, max_new_tokens=self.max_new_tokens,
                           batch_size=self.batch_size, desc=f"{tag}: greedy", progress=False)
+        if not self.k:
+            return {"greedy": per_prompt(greedy.rewards), "answers": [c[0] for c in greedy.completions[:3]]}
         sampled = evaluate(model, tokenizer, self.held_out, self.verifier, max_new_tokens=self.max_new_tokens,
                            batch_size=max(1, self.batch_size // self.k), n_samples=self.k, temperature=1.0,
                            seed=self.seed, desc=f"{tag}: sampled", progress=False)
@@ -143,26 +173,30 @@ def _grpo(policy, tokenizer, train, verifier, cfg, arm_dir: Path, *, k: int, pro
 
 
 def _dpo(policy, tokenizer, train, verifier, cfg, arm_dir: Path, arm: Arm, *, k: int, prompts_per_step: int,
-         ref_model, callbacks, gold_when_all_wrong: bool):
+         ref_model, callbacks, gold_when_all_wrong: bool, judges=None):
     run = online_dpo.train_semi_online(policy, tokenizer, train, verifier, cfg, s=arm.s, k=k,
                                        prompts_per_step=prompts_per_step, ref_sync=arm.ref_sync,
                                        nll_weight=arm.nll_weight, ref_model=ref_model, callbacks=callbacks,
-                                       out_dir=str(arm_dir), gold_when_all_wrong=gold_when_all_wrong)
+                                       out_dir=str(arm_dir), gold_when_all_wrong=gold_when_all_wrong, judges=judges)
     return run.log, run.rounds
 
 
 def run_arm(arm: Arm, cfg, *, train, verifier, measure: Measure, probe, probe_every: int, k: int,
-            prompts_per_step: int, seed: int, start_probe: dict, gold_when_all_wrong: bool = False) -> dict:
+            prompts_per_step: int, seed: int, start_probe: dict, gold_when_all_wrong: bool = False,
+            judges: dict | None = None, also: dict[str, Measure] | None = None) -> dict:
     """Train ``arm`` from ``cfg.model`` (fresh adapters seeded by ``seed``), measure it, save it; or load it
     when ``<cfg.output_dir>/seed<seed>/<arm.name>`` holds this arm finished with the same settings.
-    ``start_probe`` (the probe of the starting model) is the arm's record at step 0."""
+    ``start_probe`` (the probe of the starting model) is the arm's record at step 0. ``judges`` (task ->
+    :class:`rlkit.online_dpo.Judge`) judges a DPO arm's rows of several tasks instead of ``verifier``; ``also``
+    (task -> :class:`Measure`) measures the trained arm on more held-out sets, kept under ``summary["also"]``."""
     from rlkit.modeling import load_policy
 
     arm_dir = Path(cfg.output_dir) / f"seed{seed}" / arm.name
     settings = {key: value for key, value in dataclasses.asdict(arm).items() if key != "name"}
     signature = arm_signature(arm.name, cfg, **settings, k=k, seed_arm=seed,
                                          prompts_per_step=prompts_per_step, probe_every=probe_every,
-                                         gold_when_all_wrong=gold_when_all_wrong)
+                                         gold_when_all_wrong=gold_when_all_wrong, also=sorted(also or {}),
+                                         n_train_rows=len(train))
     saved = load_arm(arm_dir, signature)
     if saved is not None:
         print(f"{arm.name}: finished earlier, loaded from {arm_dir} (delete it to train again)")
@@ -179,12 +213,14 @@ def run_arm(arm: Arm, cfg, *, train, verifier, measure: Measure, probe, probe_ev
         ref = online_dpo.frozen_copy(policy)  # the starting model: adapters are zero at initialisation
         log, rounds = _dpo(policy, tokenizer, train, verifier, cfg, arm_dir, arm, k=k,
                            prompts_per_step=prompts_per_step, ref_model=ref, callbacks=callbacks,
-                           gold_when_all_wrong=gold_when_all_wrong)
+                           gold_when_all_wrong=gold_when_all_wrong, judges=judges)
     seconds = time.time() - started
     summary = {"arm": arm.name, "describe": arm.describe(), "s": arm.s, "method": arm.method, "seed": seed,
                "signature": signature, "train_seconds": seconds, "probes": records, "rounds": rounds,
                "log": [{key: row[key] for key in row if isinstance(row[key], (int, float))} for row in log],
                **measure(policy, tokenizer, arm.name)}
+    if also:
+        summary["also"] = {task: m(policy, tokenizer, f"{arm.name} on {task}") for task, m in also.items()}
     save_arm(arm_dir, policy, summary)
     print(f"{arm.name}: trained {cfg.max_steps} steps in {seconds:.0f}s")
     return summary
@@ -227,6 +263,42 @@ def arm_row(arm: Arm, starts: list[dict], finished: list[dict], seed: int = 0) -
             "train_seconds": mean([f["train_seconds"] for f in finished])}
 
 
+def mix_rows(study: list[Arm], task: str, starts: dict[str, list[dict]], finished: dict[str, list[dict]],
+             seed: int = 0) -> list[dict]:
+    """P2's multi-task comparison: one row per arm and evaluated task, greedy accuracy by that task's verifier.
+
+    ``task`` is the study's own task (its scores are the summaries' ``greedy``); every other task in ``starts``
+    is read from ``summary["also"]``. ``starts[t]`` holds the start's measurement on task ``t`` per seed. The
+    gain is a paired bootstrap over that task's held-out prompts (scores averaged over seeds), per seed too.
+    """
+    from rlkit.stats import paired_bootstrap
+
+    rows = []
+    for arm in study:
+        trained = dict(arm.mix)
+        for evaluated, start in starts.items():
+            read = _reader("greedy" if evaluated == task else f"also:{evaluated}")
+            gain = paired_bootstrap(_seed_mean(start, lambda r: r["greedy"]), _seed_mean(finished[arm.name], read),
+                                    seed=seed)
+            per_seed = [paired_bootstrap(st["greedy"], read(f), seed=seed).delta
+                        for st, f in zip(start, finished[arm.name], strict=True)]
+            rows.append({"arm": arm.name, "evaluated on": evaluated,
+                         "trained on it with": trained.get(evaluated, "(not trained on it)"),
+                         "before": gain.before, "after": gain.after, "gain": gain.delta, "gain_ci95": list(gain.ci95),
+                         "gain_per_seed": per_seed, "n": gain.n, "seeds": len(per_seed)})
+    return rows
+
+
+def mix_table(rows: list[dict]):
+    """:func:`mix_rows` as a DataFrame for reading: one line per arm and evaluated task."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows).set_index(["arm", "evaluated on"])
+    frame["gain_ci95"] = frame["gain_ci95"].map(lambda pair: f"[{pair[0]:+.3f}, {pair[1]:+.3f}]")
+    frame["gain_per_seed"] = frame["gain_per_seed"].map(lambda gains: " ".join(f"{g:+.3f}" for g in gains))
+    return frame.round(3)
+
+
 def table(rows: list[dict]):
     """The arms' rows as a DataFrame, rounded for reading."""
     import pandas as pd
@@ -243,17 +315,27 @@ def _last_probe(summary: dict, key: str) -> list[float]:
     return summary["probes"][-1][key]
 
 
+def _reader(key: str):
+    """How :func:`difference` reads a per-prompt list out of an arm's summary (see there)."""
+    if key.startswith("probe:"):
+        return lambda s: _last_probe(s, key.split(":", 1)[1])
+    if key.startswith("also:"):
+        return lambda s: s["also"][key.split(":", 1)[1]]["greedy"]
+    return lambda s: s[key]
+
+
 def difference(a: list[dict], b: list[dict], key: str = "greedy", seed: int = 0) -> dict:
     """``a`` minus ``b`` (two arms, or an arm's last probe minus its first) on the same held-out prompts.
 
     ``a`` and ``b`` are per-seed summaries; ``key`` is a per-prompt score list in them ("greedy", "pass1"),
-    or ``"probe:<name>"`` for a per-prompt list of the last probe (``entropy_per_prompt``...). The interval is
+    ``"probe:<name>"`` for a per-prompt list of the last probe (``entropy_per_prompt``...), or ``"also:<task>"``
+    for the greedy scores on another task's held-out prompts (``run_arm(also=...)``). The interval is
     the paired bootstrap over prompts of the scores averaged over seeds; ``per_seed`` gives each seed's own
     difference, so a reader sees whether the seeds agree.
     """
     from rlkit.stats import paired_bootstrap
 
-    read = (lambda s: _last_probe(s, key.split(":", 1)[1])) if key.startswith("probe:") else (lambda s: s[key])
+    read = _reader(key)
     pooled = paired_bootstrap(_seed_mean(b, read), _seed_mean(a, read), seed=seed)
     per_seed = [paired_bootstrap(read(y), read(x), seed=seed).delta for x, y in zip(a, b, strict=True)]
     return {"delta": pooled.delta, "ci95": list(pooled.ci95), "seeds": len(a), "per_seed": per_seed}

@@ -36,10 +36,11 @@ words) and turn the comment just above into a line of code. Free-form descriptio
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["CODE_TEST_HEADER", "CODE_THINK", "OPS", "Op", "code_tasks", "render_code"]
+__all__ = ["CODE_TEST_HEADER", "CODE_THINK", "OPS", "Op", "code_tasks", "operations", "render_code"]
 
 CODE_THINK = "Translate each step into one line of code."
 CODE_TEST_HEADER = "Your code should pass this test:"
@@ -114,6 +115,32 @@ def _ops() -> dict[str, Op]:
 OPS: dict[str, Op] = _ops()
 
 Step = tuple[Op, int, str, str]  # an operation with its constants k, c, d
+
+
+def _phrase_pattern(op: Op) -> re.Pattern:
+    """The op's wording with its constants as wildcards: ``add {k}`` matches ``add 7``."""
+    wild = {"k": r"-?\d+", "c": "[a-z]", "d": "[a-z]"}
+    return re.compile(re.sub(r"\\\{([kcd])\\\}", lambda m: wild[m.group(1)], re.escape(op.phrase)))
+
+
+_PATTERNS = {name: _phrase_pattern(op) for name, op in OPS.items()}
+
+
+def operations(question: str) -> list[str]:
+    """The operation each numbered step of a code task's question names (:data:`OPS` keys), in order; the
+    closing ``return n`` that ends a function without a reduction is not an operation.
+
+    >>> operations("Write a Python function solve(xs) for a list of integers xs:\\n1. keep the numbers greater "
+    ...            "than 4\\n2. return the smallest\\nYour code should pass this test:\\nassert solve([5, 9]) == 5")
+    ['greater', 'min']
+    """
+    found = []
+    for line in question.splitlines():
+        step = re.fullmatch(r"\d+\. (.+)", line.strip())
+        name = step and next((n for n, pattern in _PATTERNS.items() if pattern.fullmatch(step.group(1))), None)
+        if name:
+            found.append(name)
+    return found
 
 
 def _random_input(kind: str, rng: random.Random):

@@ -96,26 +96,102 @@ class RoundPairs:
     all_correct: int
     all_wrong: int
     gold: int = 0  # pairs whose chosen side is the gold answer (only with gold_when_all_wrong)
+    ties: int = 0  # prompts judged by a reward model whose samples all scored the same
 
     def line(self, index: int, first_step: int, n_steps: int) -> str:
         gold = f" ({self.gold} of them gold vs sample)" if self.gold else ""
         skipped = self.all_wrong - self.gold
+        ties = f", {self.ties} tied by the reward model" if self.ties else ""
         return (f"round {index} (steps {first_step + 1}-{first_step + n_steps}): {self.prompts} prompts -> "
-                f"{len(self.pairs)} pairs{gold}; skipped {self.all_correct} all correct, {skipped} all wrong")
+                f"{len(self.pairs)} pairs{gold}; skipped {self.all_correct} all correct, {skipped} all wrong{ties}")
+
+
+@dataclass(frozen=True)
+class Judge:
+    """How the samples of one task become pairs.
+
+    ``verifiable``: ``score`` is a verifier and P2's rule for verifiable tasks applies (a random correct vs a
+    random incorrect sample). Otherwise ``score`` is a reward model and P2's rule for the others applies (the
+    highest- vs the lowest-scored sample; a prompt whose samples all score the same gives no pair).
+    ``score(rows, texts, k)`` gives one list of ``k`` scores per row.
+    """
+
+    name: str
+    score: object
+    verifiable: bool = True
+
+
+def verifier_judge(verifier) -> Judge:
+    """A task's verifier (TRL's reward signature) as a :class:`Judge`."""
+    from rlkit.evaluation import score_completions
+
+    return Judge(getattr(verifier, "__name__", "verifier"),
+                 lambda rows, texts, k: score_completions(rows, texts, verifier, k), verifiable=True)
+
+
+def reward_model_judge(model, tokenizer, batch_size: int = 64) -> Judge:
+    """A Bradley-Terry reward model (rlkit.reward_model) as a :class:`Judge`: it reads prompt and answer."""
+    from rlkit.reward_model import score
+
+    def judge(rows, texts, k):
+        prompts = [prompt for prompt in rows["prompt"] for _ in range(k)]
+        flat = score(model, tokenizer, prompts, [t for row in texts for t in row], batch_size=batch_size)
+        return [flat[i:i + k] for i in range(0, len(flat), k)]
+
+    return Judge("reward model", judge, verifiable=False)
+
+
+def judged_pairs(rows, texts: list[list[str]], judges: dict[str, Judge], k: int, seed: int = 0,
+                 gold_when_all_wrong: bool = False) -> RoundPairs:
+    """Pairs from ``texts`` (``k`` samples of each row), each row judged by ``judges[row["task"]]``: P2's
+    verifier rule or its reward-model rule, so one round can mix a verifiable task and a judged one.
+    ``gold_when_all_wrong`` acts on verifiable tasks only, as in :func:`sample_round`."""
+    from rlkit.dpo import best_worst_pairs, gold_pairs, verifier_pairs
+
+    tasks = list(rows["task"])
+    missing = sorted(set(tasks) - set(judges))
+    if missing:
+        raise RlkitError(f"No judge for task(s) {missing}: give each task of the training rows a verifier or a "
+                         f"reward model (judges has {sorted(judges)}).")
+    got = RoundPairs([], len(tasks), 0, 0)
+    for task in sorted(set(tasks)):
+        index = [i for i, t in enumerate(tasks) if t == task]
+        part, part_texts, judge = rows.select(index), [texts[i] for i in index], judges[task]
+        scores = judge.score(part, part_texts, k)
+        if judge.verifiable:
+            right = [sum(s >= 1.0 for s in row) for row in scores]
+            got.pairs += verifier_pairs(list(part), part_texts, scores, seed=seed)
+            got.all_correct += sum(n == k for n in right)
+            got.all_wrong += sum(n == 0 for n in right)
+            if gold_when_all_wrong:
+                wrong = [i for i, n in enumerate(right) if n == 0]
+                gold = gold_pairs([part[i] for i in wrong], [part_texts[i] for i in wrong],
+                                  [scores[i] for i in wrong], seed=seed)
+                got.pairs += gold
+                got.gold += len(gold)
+        else:
+            pairs = best_worst_pairs(list(part), part_texts, scores)
+            got.ties += len(index) - len(pairs)
+            got.pairs += pairs
+    return got
 
 
 def sample_round(policy, tokenizer, rows, verifier, *, k: int, max_new_tokens: int, temperature: float = 1.0,
-                 batch_size: int = 64, seed: int = 0, gold_when_all_wrong: bool = False) -> RoundPairs:
+                 batch_size: int = 64, seed: int = 0, gold_when_all_wrong: bool = False,
+                 judges: dict[str, Judge] | None = None) -> RoundPairs:
     """Sample ``k`` completions per row with the policy as it is now and keep P2's pairs.
 
     ``gold_when_all_wrong`` (not P2's rule: for plumbing runs on a model that solves nothing yet, such as the
     smoke profile's) pairs each all-wrong prompt's gold answer against one of its samples instead of skipping it.
+    ``judges`` (task name -> :class:`Judge`) replaces ``verifier`` for rows of several tasks (P2's mixed runs).
     """
     from rlkit.dpo import gold_pairs, verifier_pairs
     from rlkit.evaluation import generate, score_completions
 
     gens = generate(policy, tokenizer, rows["prompt"], max_new_tokens=max_new_tokens, temperature=temperature,
                     num_samples=k, batch_size=max(1, batch_size // k), seed=seed, progress=False)
+    if judges is not None:
+        return judged_pairs(rows, gens.texts, judges, k, seed=seed, gold_when_all_wrong=gold_when_all_wrong)
     scores = score_completions(rows, gens.texts, verifier, k)
     right = [sum(s >= 1.0 for s in row) for row in scores]
     pairs = verifier_pairs(list(rows), gens.texts, scores, seed=seed)
@@ -133,8 +209,9 @@ def check_round(got: RoundPairs, n_steps: int, index: int) -> None:
         return
     raise RlkitError(
         f"Round {index}: {got.prompts} prompts gave {len(got.pairs)} usable pairs for {n_steps} optimizer step(s) "
-        f"({got.all_correct} prompts had only correct samples, {got.all_wrong} only incorrect ones; both are "
-        f"skipped by P2's rule). "
+        f"({got.all_correct} prompts had only correct samples, {got.all_wrong} only incorrect ones"
+        + (f", {got.ties} only samples the reward model scored the same" if got.ties else "")
+        + "; all are skipped by P2's rule). "
         + ("The model fails almost every prompt: use easier prompts (LEVELS), more samples per prompt (K) or a "
            "stronger starting model." if got.all_wrong >= got.all_correct else
            "The model solves almost every prompt: use harder prompts (LEVELS) or more samples per prompt (K).")
@@ -240,7 +317,8 @@ class OnlineDPORun:
 
 def train_semi_online(policy, tokenizer, prompts, verifier, cfg, *, s, k: int = 8, prompts_per_step: int = 8,
                       ref_sync: bool = False, nll_weight: float = 0.0, ref_model=None, callbacks=(),
-                      out_dir: str | None = None, gold_when_all_wrong: bool = False) -> OnlineDPORun:
+                      out_dir: str | None = None, gold_when_all_wrong: bool = False,
+                      judges: dict[str, Judge] | None = None) -> OnlineDPORun:
     """Semi-online DPO for ``cfg.max_steps`` steps: sync every ``s`` steps (1 online, ``"inf"`` offline).
 
     Step ``t`` consumes prompts ``t*B .. t*B+B-1`` of ``prompts`` (``B = prompts_per_step``, cycling when they
@@ -248,6 +326,7 @@ def train_semi_online(policy, tokenizer, prompts, verifier, cfg, *, s, k: int = 
     reference (default: a frozen copy of ``policy`` as it is now); ``ref_sync=True`` replaces it with a frozen
     copy of the policy at every generator sync. ``callbacks`` are TRL callbacks for every round (their
     ``state.global_step`` counts within the round; :class:`StepOffset` exposes the run's own step).
+    ``judges`` (task name -> :class:`Judge`) judges rows of several tasks instead of ``verifier``.
     """
     s, k = check_sync_interval(s), check_samples(k)
     run = OnlineDPORun(s=s, k=k, prompts_per_step=prompts_per_step, ref_sync=ref_sync, nll_weight=nll_weight)
@@ -262,13 +341,13 @@ def train_semi_online(policy, tokenizer, prompts, verifier, cfg, *, s, k: int = 
         rows = _prompt_slice(prompts, step * prompts_per_step, n_steps * prompts_per_step)
         got = sample_round(policy, tokenizer, rows, verifier, k=k, max_new_tokens=cfg.max_completion_length,
                            temperature=cfg.temperature, batch_size=cfg.eval_batch_size * 2, seed=cfg.seed + index,
-                           gold_when_all_wrong=gold_when_all_wrong)
+                           gold_when_all_wrong=gold_when_all_wrong, judges=judges)
         if index % max(1, len(plan) // 5) == 0 or index == len(plan) - 1:  # about five lines per run
             print(got.line(index, step, n_steps))
         check_round(got, n_steps, index)
         run.rounds.append({"round": index, "first_step": step, "steps": n_steps, "prompts": got.prompts,
                            "pairs": len(got.pairs), "gold_pairs": got.gold, "all_correct": got.all_correct,
-                           "all_wrong": got.all_wrong})
+                           "all_wrong": got.all_wrong, "ties": got.ties})
         for cb in callbacks:
             if isinstance(cb, StepOffset):
                 cb.offset = step

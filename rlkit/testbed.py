@@ -90,6 +90,29 @@ def styles(task: str, rows, result: EvalResult) -> dict[str, dict[str, int]]:
     return {kind: dict(c) for kind, c in sorted(counts.items())}
 
 
+def by_operation(rows, before: EvalResult, after: EvalResult):
+    """Code tasks: greedy accuracy per operation the question asks for, before and after training (a pandas table,
+    one row per operation sequence such as ``min`` or ``even+sum``, most frequent first).
+
+    A mean gain can hide a trade: on the tiny model, GRPO on code took ``min`` from 0 to 1 and ``max`` from 1 to 0
+    (03_grpo, section 8), because the model picks one of the two whatever the step says.
+    """
+    import pandas as pd
+
+    from rlkit.codetasks import operations
+
+    counts: dict[str, Counter] = {}
+    for row, old, new in zip(rows, before.rewards, after.rewards, strict=True):
+        name = "+".join(operations(row["prompt"][-1]["content"])) or "?"
+        c = counts.setdefault(name, Counter())
+        c["n"] += 1
+        c["before"] += old[0] == 1.0
+        c["after"] += new[0] == 1.0
+    table = pd.DataFrame([{"operation": name, "n": c["n"], "before": round(c["before"] / c["n"], 2),
+                           "after": round(c["after"] / c["n"], 2)} for name, c in counts.items()])
+    return table.sort_values(["n", "operation"], ascending=[False, True], ignore_index=True)
+
+
 def styles_line(tag: str, found: dict[str, dict[str, int]]) -> str:
     """One printable line of :func:`styles`."""
     total = sum(c["n"] for c in found.values()) or 1

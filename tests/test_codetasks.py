@@ -40,6 +40,18 @@ def test_every_operation_appears_and_no_step_repeats_the_previous_one():
         assert all(a != b for a, b in itertools.pairwise(lines)), item["code"]
 
 
+def test_operations_reads_back_the_steps_of_every_generated_question():
+    for item, _ in zip(code_tasks(3, steps=(1, 4)), range(2000)):
+        names = codetasks.operations(item["question"])
+        assert len(names) == item["level"], item["question"]
+        # each operation's line of code, constants aside, is the gold function's line for that step
+        lines = item["code"].splitlines()[2::2]
+        assert all(line.strip().startswith(OPS[name].code.split("{")[0]) for name, line in zip(names, lines)), item
+    assert codetasks.operations("1. reverse it\n2. return s") == ["reverse_s"]
+    assert codetasks.operations("1. reverse their order\n2. keep the first 3 letters") == ["reverse", "prefix"]
+    assert codetasks.operations("1. do something else\nassert solve(1) == 2") == []
+
+
 def test_gold_answers_pass_and_broken_ones_fail_in_the_sandbox():
     rows = data.generate_rows("code", 40, seed=5, held_out=True, levels=(1, 3))
     reward = get_reward("code")

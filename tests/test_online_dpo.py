@@ -222,3 +222,79 @@ def test_p2_grpo_settings_are_accepted_by_trl(tmp_path):
                       **online_dpo.p2_grpo_overrides(k=8, prompts_per_step=2))
     assert (args.scale_rewards, args.loss_type, args.beta, args.num_generations) == ("none", "dr_grpo", 0.001, 8)
     assert args.per_device_train_batch_size == 16 and args.num_iterations == 1
+
+
+# ---------------------------------------------------------------- P2's mixed runs: a verifier and a reward model
+def _mixed_rows():
+    math_rows = [{"prompt": [{"role": "user", "content": f"q{i}"}], "task": "arithmetic", "answer": str(i)}
+                 for i in range(3)]
+    judged = [{"prompt": [{"role": "user", "content": f"c{i}"}], "task": "code", "test_list": [f"assert {i}"]}
+              for i in range(3)]
+    return arms.interleave(Dataset.from_list(math_rows), Dataset.from_list(judged))
+
+
+def test_interleave_alternates_tasks_and_fills_missing_columns_with_none():
+    rows = _mixed_rows()
+    assert list(rows["task"]) == ["arithmetic", "code"] * 3
+    assert rows[0]["test_list"] is None and rows[1]["answer"] is None and rows[1]["test_list"] == ["assert 0"]
+
+
+def test_each_task_gets_its_own_pair_rule():
+    rows = _mixed_rows()
+    texts = [["a", "b", "c"] for _ in range(len(rows))]
+    seen = {}
+
+    def verifier_scores(part, part_texts, k):  # q0: one right; q1: all right; q2: all wrong
+        seen["verifier"] = list(part["task"])
+        return [[1.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+
+    def model_scores(part, part_texts, k):  # c0: "b" best, "c" worst; c1: a tie; c2: "a" best, "b" worst
+        seen["reward model"] = list(part["prompt"])
+        return [[0.1, 0.9, -0.3], [0.5, 0.5, 0.5], [2.0, -1.0, 0.0]]
+
+    judges = {"arithmetic": online_dpo.Judge("verifier", verifier_scores),
+              "code": online_dpo.Judge("reward model", model_scores, verifiable=False)}
+    got = online_dpo.judged_pairs(rows, texts, judges, k=3, seed=0)
+    assert seen["verifier"] == ["arithmetic"] * 3 and [p[0]["content"] for p in seen["reward model"]] == ["c0", "c1", "c2"]
+    assert (got.prompts, got.all_correct, got.all_wrong, got.ties, len(got.pairs)) == (6, 1, 1, 1, 3)
+    by_prompt = {p["prompt"][0]["content"]: (p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in got.pairs}
+    assert by_prompt == {"q0": ("a", by_prompt["q0"][1]), "c0": ("b", "c"), "c2": ("a", "b")}
+    assert by_prompt["q0"][1] in ("b", "c")
+    assert "1 tied by the reward model" in got.line(0, 0, 1)
+    with pytest.raises(RlkitError, match=r"No judge for task\(s\) \['code'\]"):
+        online_dpo.judged_pairs(rows, texts, {"arithmetic": judges["arithmetic"]}, k=3)
+    with pytest.raises(RlkitError, match="1 only samples the reward model scored the same"):
+        online_dpo.check_round(got, 5, 0)
+
+
+def test_mix_rows_read_each_task_and_say_how_it_was_trained():
+    start = {"arithmetic": [{"greedy": [0.0, 1.0] * 100}], "code": [{"greedy": [0.0, 0.0] * 100}]}
+    both = {"greedy": [1.0, 1.0] * 100, "also": {"code": {"greedy": [1.0, 0.0] * 100}}}
+    study = arms.mix_arms(5, "arithmetic", "code")
+    finished = {a.name: [both] for a in study}
+    rows = arms.mix_rows(study, "arithmetic", start, finished)
+    assert len(rows) == 6
+    first, second = rows[4], rows[5]  # mix-both on arithmetic, then on code
+    assert (first["arm"], first["evaluated on"], first["trained on it with"]) == ("mix-both", "arithmetic", "verifier")
+    assert first["gain"] == pytest.approx(0.5) and first["gain_ci95"][0] > 0
+    assert (second["trained on it with"], second["gain"]) == ("reward model", pytest.approx(0.5))
+    assert rows[0]["trained on it with"] == "verifier" and rows[1]["trained on it with"] == "(not trained on it)"
+    shown = arms.mix_table(rows)
+    assert shown.loc[("mix-code", "code"), "trained on it with"] == "reward model"
+    assert shown.loc[("mix-both", "arithmetic"), "gain_per_seed"] == "+0.500"
+    diff = arms.difference([both], [{"also": {"code": {"greedy": [0.0, 0.0] * 100}}}], key="also:code")
+    assert diff["delta"] == pytest.approx(0.5)
+
+
+def test_a_mixed_semi_online_run_trains_on_pairs_of_both_tasks(mini_model, tmp_path):
+    cfg = _cfg(tmp_path)
+    policy, tok = modeling.load_policy(str(mini_model), lora_r=4, lora_alpha=8, seed=0)
+    rows = arms.interleave(_prompts(8).add_column("task", ["arithmetic"] * 8),
+                           _prompts(8).add_column("task", ["chat"] * 8))
+    length = online_dpo.Judge("length", lambda part, texts, k: [[float(len(t)) for t in row] for row in texts],
+                              verifiable=False)
+    run = online_dpo.train_semi_online(policy, tok, rows, None, cfg, s=2, k=4, prompts_per_step=2,
+                                       judges={"arithmetic": online_dpo.verifier_judge(_always_pairs_verifier),
+                                               "chat": length})
+    assert [row["step"] for row in run.log] == [1, 2, 3, 4]
+    assert all(r["pairs"] >= 2 for r in run.rounds) and all("ties" in r for r in run.rounds)

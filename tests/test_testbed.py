@@ -40,6 +40,19 @@ def test_styles_count_worked_and_terse_answers_and_skip_two_term_problems():
     assert "worked 50% (right 1/1)" in testbed.styles_line("before", found)
 
 
+def test_by_operation_shows_a_trade_that_the_mean_hides():
+    def row(step):
+        return {"prompt": [{"role": "user", "content": f"Write a Python function solve(xs):\n1. {step}\nassert x"}]}
+
+    rows = [row("return the smallest"), row("return the smallest"), row("return the largest"), row("sort them from "
+            "smallest to largest")]
+    before, after = _result([[0.0], [0.0], [1.0], [1.0]]), _result([[1.0], [1.0], [0.0], [1.0]])
+    table = testbed.by_operation(rows, before, after)
+    assert table.to_dict("records") == [{"operation": "min", "n": 2, "before": 0.0, "after": 1.0},
+                                        {"operation": "max", "n": 1, "before": 1.0, "after": 0.0},
+                                        {"operation": "sort", "n": 1, "before": 1.0, "after": 1.0}]
+
+
 def test_terse_rows_keep_the_gold_answer():
     row = data.generate_rows("arithmetic", 1, seed=0, held_out=False, levels=(4, 4))[0]
     terse = data.get_task("arithmetic").terse(row)
