@@ -66,7 +66,12 @@ def mix_arms(s: int, task: str, other: str) -> list[Arm]:
     >>> mix_arms(5, "arithmetic", "code")[2].describe()
     'semi-online DPO (s = 5) on arithmetic (verifier) + code (reward model)'
     """
+    if other == task:
+        raise RlkitError(f"MIX_TASK={other!r} is the study's own task: give a second family (e.g. 'code'), whose "
+                         "answers a reward model judges, or MIX_TASK = None to skip the multi-task study.")
     s = online_dpo.check_sync_interval(s)
+    if s is None:
+        raise RlkitError("MIX_S='inf' would make the multi-task study offline: give a whole number of steps (e.g. 5).")
     verified, judged = (task, "verifier"), (other, "reward model")
     return [Arm(f"mix-{task}", s=s, mix=(verified,)), Arm(f"mix-{other}", s=s, mix=(judged,)),
             Arm("mix-both", s=s, mix=(verified, judged))]
@@ -183,12 +188,14 @@ def _dpo(policy, tokenizer, train, verifier, cfg, arm_dir: Path, arm: Arm, *, k:
 
 def run_arm(arm: Arm, cfg, *, train, verifier, measure: Measure, probe, probe_every: int, k: int,
             prompts_per_step: int, seed: int, start_probe: dict, gold_when_all_wrong: bool = False,
-            judges: dict | None = None, also: dict[str, Measure] | None = None) -> dict:
+            judges: dict | None = None, also: dict[str, Measure] | None = None,
+            signature_extra: dict | None = None) -> dict:
     """Train ``arm`` from ``cfg.model`` (fresh adapters seeded by ``seed``), measure it, save it; or load it
     when ``<cfg.output_dir>/seed<seed>/<arm.name>`` holds this arm finished with the same settings.
     ``start_probe`` (the probe of the starting model) is the arm's record at step 0. ``judges`` (task ->
     :class:`rlkit.online_dpo.Judge`) judges a DPO arm's rows of several tasks instead of ``verifier``; ``also``
-    (task -> :class:`Measure`) measures the trained arm on more held-out sets, kept under ``summary["also"]``."""
+    (task -> :class:`Measure`) measures the trained arm on more held-out sets, kept under ``summary["also"]``;
+    ``signature_extra`` adds what else a saved arm must match (e.g. the reward model's settings)."""
     from rlkit.modeling import load_policy
 
     arm_dir = Path(cfg.output_dir) / f"seed{seed}" / arm.name
@@ -196,7 +203,7 @@ def run_arm(arm: Arm, cfg, *, train, verifier, measure: Measure, probe, probe_ev
     signature = arm_signature(arm.name, cfg, **settings, k=k, seed_arm=seed,
                                          prompts_per_step=prompts_per_step, probe_every=probe_every,
                                          gold_when_all_wrong=gold_when_all_wrong, also=sorted(also or {}),
-                                         n_train_rows=len(train))
+                                         n_train_rows=len(train), **(signature_extra or {}))
     saved = load_arm(arm_dir, signature)
     if saved is not None:
         print(f"{arm.name}: finished earlier, loaded from {arm_dir} (delete it to train again)")

@@ -114,12 +114,13 @@ def gold_pairs(rows, completions: list[list[str]], scores: list[list[float]], se
 
 def sample_verifier_pairs(model, tokenizer, rows, verifier, *, n_samples: int, max_new_tokens: int,
                           batch_size: int = 32, seed: int = 0, temperature: float = 1.0,
-                          gold_when_all_wrong: bool = False) -> list[dict]:
+                          gold_when_all_wrong: bool = False, mark_gold: bool = False) -> list[dict]:
     """Sample ``n_samples`` completions per row, score them with ``verifier``, and pair them (P2's rule).
 
     Prints how many prompts were all correct, all wrong or mixed. With ``gold_when_all_wrong`` a prompt
     whose samples are all wrong still gives a pair: its gold completion vs one of its samples
-    (:func:`gold_pairs`), so hard prompts are not lost from the data.
+    (:func:`gold_pairs`), so hard prompts are not lost from the data. ``mark_gold`` adds a ``gold`` key to every
+    pair (True for those gold-vs-sample pairs), so a reader can score pairs of two samples apart.
     """
     from rlkit.evaluation import generate, score_completions
 
@@ -135,10 +136,10 @@ def sample_verifier_pairs(model, tokenizer, rows, verifier, *, n_samples: int, m
         wrong = [i for i, n in enumerate(n_right) if n == 0]
         extra = gold_pairs([rows[i] for i in wrong], [gens.texts[i] for i in wrong], [scores[i] for i in wrong],
                            seed=seed)
-        pairs += extra
+        pairs += [{**p, "gold": True} if mark_gold else p for p in extra]
         line += f" + {len(extra)} (gold vs incorrect sample)"
     print(line)
-    return pairs
+    return [p if "gold" in p or not mark_gold else {**p, "gold": False} for p in pairs]
 
 
 def best_worst_pairs(rows, completions: list[list[str]], scores: list[list[float]]) -> list[dict]:

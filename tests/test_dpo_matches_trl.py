@@ -141,6 +141,11 @@ def test_sampled_verifier_pairs_are_labelled_by_the_verifier(mini_model, capsys)
     for pair in pairs:
         verdict = rewards.math_reward([pair["chosen"], pair["rejected"]], answer=[pair["answer"]] * 2)
         assert verdict[0] == 1.0 and verdict[1] != 1.0  # chosen verified right, rejected not
+    assert all("gold" not in pair for pair in pairs)
+    marked = dpo.sample_verifier_pairs(lm, tok, rows, rewards.math_reward, n_samples=3, max_new_tokens=12,
+                                       batch_size=6, seed=0, gold_when_all_wrong=True, mark_gold=True)
+    assert [p["gold"] for p in marked] == [p["chosen"] == r["completion"] for p, r in zip(marked, [
+        next(r for r in rows if r["prompt"] == p["prompt"]) for p in marked])]
 
 
 def test_bad_preference_datasets_get_errors_that_say_what_to_change():

@@ -282,6 +282,10 @@ def test_mix_rows_read_each_task_and_say_how_it_was_trained():
     shown = arms.mix_table(rows)
     assert shown.loc[("mix-code", "code"), "trained on it with"] == "reward model"
     assert shown.loc[("mix-both", "arithmetic"), "gain_per_seed"] == "+0.500"
+    with pytest.raises(RlkitError, match="MIX_TASK='arithmetic' is the study's own task"):
+        arms.mix_arms(5, "arithmetic", "arithmetic")
+    with pytest.raises(RlkitError, match="MIX_S='inf'"):
+        arms.mix_arms("inf", "arithmetic", "code")
     diff = arms.difference([both], [{"also": {"code": {"greedy": [0.0, 0.0] * 100}}}], key="also:code")
     assert diff["delta"] == pytest.approx(0.5)
 
