@@ -129,6 +129,8 @@ def sample_verifier_pairs(model, tokenizer, rows, verifier, *, n_samples: int, m
     scores = score_completions(rows, gens.texts, verifier, n_samples)
     n_right = [sum(s >= 1.0 for s in row) for row in scores]
     pairs = verifier_pairs(list(rows), gens.texts, scores, seed=seed)
+    if mark_gold:
+        pairs = [{**p, "gold": False} for p in pairs]
     line = (f"{len(rows)} prompts x {n_samples} samples: all correct {sum(n == n_samples for n in n_right)}, "
             f"all wrong {sum(n == 0 for n in n_right)}, mixed {sum(0 < n < n_samples for n in n_right)} "
             f"-> {len(pairs)} pairs (correct vs incorrect sample)")
@@ -136,10 +138,10 @@ def sample_verifier_pairs(model, tokenizer, rows, verifier, *, n_samples: int, m
         wrong = [i for i, n in enumerate(n_right) if n == 0]
         extra = gold_pairs([rows[i] for i in wrong], [gens.texts[i] for i in wrong], [scores[i] for i in wrong],
                            seed=seed)
-        pairs += [{**p, "gold": True} if mark_gold else p for p in extra]
+        pairs += [{**p, "gold": True} for p in extra] if mark_gold else extra
         line += f" + {len(extra)} (gold vs incorrect sample)"
     print(line)
-    return [p if "gold" in p or not mark_gold else {**p, "gold": False} for p in pairs]
+    return pairs
 
 
 def best_worst_pairs(rows, completions: list[list[str]], scores: list[list[float]]) -> list[dict]:

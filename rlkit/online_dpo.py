@@ -131,12 +131,12 @@ def verifier_judge(verifier) -> Judge:
 
 def reward_model_judge(model, tokenizer, batch_size: int = 64) -> Judge:
     """A Bradley-Terry reward model (rlkit.reward_model) as a :class:`Judge`: it reads prompt and answer."""
+    from rlkit.evaluation import _chunk
     from rlkit.reward_model import score
 
     def judge(rows, texts, k):
         prompts = [prompt for prompt in rows["prompt"] for _ in range(k)]
-        flat = score(model, tokenizer, prompts, [t for row in texts for t in row], batch_size=batch_size)
-        return [flat[i:i + k] for i in range(0, len(flat), k)]
+        return _chunk(score(model, tokenizer, prompts, [t for row in texts for t in row], batch_size=batch_size), k)
 
     return Judge("reward model", judge, verifiable=False)
 
@@ -146,7 +146,7 @@ def judged_pairs(rows, texts: list[list[str]], judges: dict[str, Judge], k: int,
     """Pairs from ``texts`` (``k`` samples of each row), each row judged by ``judges[row["task"]]``: P2's
     verifier rule or its reward-model rule, so one round can mix a verifiable task and a judged one.
     ``gold_when_all_wrong`` acts on verifiable tasks only, as in :func:`sample_round`."""
-    from rlkit.dpo import best_worst_pairs, gold_pairs, verifier_pairs
+    from rlkit.dpo import best_worst_pairs
 
     tasks = list(rows["task"])
     missing = sorted(set(tasks) - set(judges))
@@ -159,21 +159,30 @@ def judged_pairs(rows, texts: list[list[str]], judges: dict[str, Judge], k: int,
         part, part_texts, judge = rows.select(index), [texts[i] for i in index], judges[task]
         scores = judge.score(part, part_texts, k)
         if judge.verifiable:
-            right = [sum(s >= 1.0 for s in row) for row in scores]
-            got.pairs += verifier_pairs(list(part), part_texts, scores, seed=seed)
-            got.all_correct += sum(n == k for n in right)
-            got.all_wrong += sum(n == 0 for n in right)
-            if gold_when_all_wrong:
-                wrong = [i for i, n in enumerate(right) if n == 0]
-                gold = gold_pairs([part[i] for i in wrong], [part_texts[i] for i in wrong],
-                                  [scores[i] for i in wrong], seed=seed)
-                got.pairs += gold
-                got.gold += len(gold)
+            verified = _verified_pairs(part, part_texts, scores, k, seed, gold_when_all_wrong)
+            got.pairs += verified.pairs
+            got.all_correct += verified.all_correct
+            got.all_wrong += verified.all_wrong
+            got.gold += verified.gold
         else:
             pairs = best_worst_pairs(list(part), part_texts, scores)
             got.ties += len(index) - len(pairs)
             got.pairs += pairs
     return got
+
+
+def _verified_pairs(rows, texts: list[list[str]], scores: list[list[float]], k: int, seed: int,
+                    gold_when_all_wrong: bool) -> RoundPairs:
+    """P2's verifier rule on scored samples (and gold pairs for all-wrong prompts when asked), with the counts."""
+    from rlkit.dpo import gold_pairs, verifier_pairs
+
+    right = [sum(s >= 1.0 for s in row) for row in scores]
+    pairs = verifier_pairs(list(rows), texts, scores, seed=seed)
+    gold = []
+    if gold_when_all_wrong:
+        wrong = [i for i, n in enumerate(right) if n == 0]
+        gold = gold_pairs([rows[i] for i in wrong], [texts[i] for i in wrong], [scores[i] for i in wrong], seed=seed)
+    return RoundPairs(pairs + gold, len(rows), sum(n == k for n in right), sum(n == 0 for n in right), len(gold))
 
 
 def sample_round(policy, tokenizer, rows, verifier, *, k: int, max_new_tokens: int, temperature: float = 1.0,
@@ -185,22 +194,14 @@ def sample_round(policy, tokenizer, rows, verifier, *, k: int, max_new_tokens: i
     smoke profile's) pairs each all-wrong prompt's gold answer against one of its samples instead of skipping it.
     ``judges`` (task name -> :class:`Judge`) replaces ``verifier`` for rows of several tasks (P2's mixed runs).
     """
-    from rlkit.dpo import gold_pairs, verifier_pairs
     from rlkit.evaluation import generate, score_completions
 
     gens = generate(policy, tokenizer, rows["prompt"], max_new_tokens=max_new_tokens, temperature=temperature,
                     num_samples=k, batch_size=max(1, batch_size // k), seed=seed, progress=False)
     if judges is not None:
         return judged_pairs(rows, gens.texts, judges, k, seed=seed, gold_when_all_wrong=gold_when_all_wrong)
-    scores = score_completions(rows, gens.texts, verifier, k)
-    right = [sum(s >= 1.0 for s in row) for row in scores]
-    pairs = verifier_pairs(list(rows), gens.texts, scores, seed=seed)
-    gold = []
-    if gold_when_all_wrong:
-        wrong = [i for i, n in enumerate(right) if n == 0]
-        gold = gold_pairs([rows[i] for i in wrong], [gens.texts[i] for i in wrong], [scores[i] for i in wrong],
-                          seed=seed)
-    return RoundPairs(pairs + gold, len(rows), sum(n == k for n in right), sum(n == 0 for n in right), len(gold))
+    return _verified_pairs(rows, gens.texts, score_completions(rows, gens.texts, verifier, k), k, seed,
+                           gold_when_all_wrong)
 
 
 def check_round(got: RoundPairs, n_steps: int, index: int) -> None:
