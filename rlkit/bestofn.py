@@ -1,0 +1,162 @@
+"""Best-of-N, exactly: the expected accuracy of picking one of N samples, computed from n >= N samples per prompt.
+
+Best-of-N draws N answers to a prompt and keeps one, chosen by a *selector*. Drawing N of the n stored
+samples at random and averaging over many draws estimates its accuracy with Monte-Carlo noise; averaging
+over *all* C(n, N) subsets gives the expectation itself, and for the selectors here that sum has a closed
+form (paper P1 reports best-of-N accuracy on Countdown; ``shared/docs/studies.md`` gives the estimators):
+
+- **oracle** (an exact verifier picks a correct sample if there is one): pass@N, Chen et al.'s unbiased
+  ``1 - C(n-c, N) / C(n, N)`` (:func:`rlkit.evaluation.pass_at_k`).
+- **scorer** (a reward model, or the policy's mean log-probability): sort the n samples best first; the sample at
+  rank i (0-based) is the best of a random N-subset with probability ``C(n-1-i, N-1) / C(n, N)``. The expected
+  accuracy weights each sample's correctness by that probability; samples with equal scores share their weights
+  (the pick among them is uniform).
+- **majority** vote over canonical answers (unparsed answers do not vote, a tie is broken uniformly, no vote at
+  all is wrong): for each answer, the chance that it has the most votes in a random N-subset, counted with
+  generating functions over the other answers' vote counts.
+
+Each function gives one prompt's expected accuracy; :func:`curve` averages over prompts with a bootstrap
+interval, and :func:`monte_carlo` draws subsets for real, the check every estimator is tested against.
+
+>>> round(oracle(correct=[1, 0, 0, 0], n_best=2), 3)  # one right in four: a random pair holds it half the time
+0.5
+>>> scorer(scores=[0.9, 0.1, 0.5], correct=[0, 1, 1], n_best=3)  # with all three, the scorer picks the wrong one
+0.0
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
+
+import numpy as np
+
+from rlkit.evaluation import pass_at_k
+from rlkit.stats import bootstrap_mean
+
+SELECTORS = ("oracle", "reward model", "majority", "log-probability")
+
+
+def _check(n: int, n_best: int) -> None:
+    if not 1 <= n_best <= n:
+        raise ValueError(f"best-of-{n_best} needs at least {n_best} samples per prompt, got {n}: sample more "
+                         f"(2 x the largest N keeps the estimate's variance low) or drop N={n_best}")
+
+
+def oracle(correct: Sequence[float], n_best: int) -> float:
+    """Expected accuracy of best-of-``n_best`` with an exact verifier: pass@N from the ``len(correct)`` samples."""
+    _check(len(correct), n_best)
+    return pass_at_k(len(correct), int(sum(bool(c) for c in correct)), n_best)
+
+
+def rank_weights(n: int, n_best: int) -> np.ndarray:
+    """``(n,)``: the chance that the sample at rank i (0 = best) is the best of a random ``n_best``-subset.
+
+    >>> rank_weights(4, 2).tolist()  # the best sample tops every pair it is in: 3 of the 6 pairs
+    [0.5, 0.3333333333333333, 0.16666666666666666, 0.0]
+    """
+    _check(n, n_best)
+    total = math.comb(n, n_best)
+    return np.array([math.comb(n - 1 - i, n_best - 1) / total for i in range(n)])
+
+
+def scorer(scores: Sequence[float], correct: Sequence[float], n_best: int) -> float:
+    """Expected accuracy of keeping the highest-scored of ``n_best`` random samples (ties picked uniformly)."""
+    s, c = np.asarray(scores, dtype=float), np.asarray(correct, dtype=float)  # (n,), (n,)
+    if s.shape != c.shape or s.ndim != 1:
+        raise ValueError(f"one score per sample: {s.shape} scores for {c.shape} verdicts")
+    if np.isnan(s).any():
+        raise ValueError("a score is NaN: score every sample (the selector cannot rank a NaN)")
+    order = np.argsort(-s, kind="stable")  # best first
+    weights, s, c = rank_weights(len(s), n_best), s[order], c[order]
+    total, start = 0.0, 0
+    for end in range(1, len(s) + 1):  # walk the runs of equal scores: a run shares its weight evenly
+        if end == len(s) or s[end] != s[start]:
+            total += weights[start:end].sum() * c[start:end].mean()
+            start = end
+    return float(total)
+
+
+def _votes_polynomial(sizes: Sequence[int], cap: int, n_best: int) -> np.ndarray:
+    """``P[t, j]``: the number of ways to draw ``t`` votes from groups of ``sizes`` with every group drawn at most
+    ``cap`` times and exactly ``j`` groups drawn ``cap`` times (the ones that tie with the leader)."""
+    max_ties = n_best // cap
+    poly = np.zeros((n_best + 1, max_ties + 1))  # (t, j)
+    poly[0, 0] = 1.0
+    for size in sizes:
+        step = np.zeros_like(poly)
+        for x in range(min(size, cap, n_best) + 1):
+            tie = int(x == cap)
+            step[x:, tie:] += math.comb(size, x) * poly[: n_best + 1 - x, : max_ties + 1 - tie]
+        poly = step
+    return poly
+
+
+def majority(answers: Sequence[Hashable | None], correct: Sequence[float], n_best: int) -> float:
+    """Expected accuracy of a majority vote over ``n_best`` random samples.
+
+    ``answers`` are canonical (equal answers compare equal; None for an answer that could not be read). A voted
+    answer is as correct as its samples are on average (canonical answers are usually all right or all wrong).
+    """
+    _check(len(answers), n_best)
+    if len(answers) != len(correct):
+        raise ValueError(f"one verdict per answer: {len(answers)} answers, {len(correct)} verdicts")
+    groups: dict[Hashable, list[float]] = {}
+    for answer, ok in zip(answers, correct):
+        if answer is not None:
+            groups.setdefault(answer, []).append(float(ok))
+    n, unread = len(answers), sum(a is None for a in answers)
+    sizes = {a: len(v) for a, v in groups.items()}
+    total = 0.0
+    for answer, verdicts in groups.items():
+        rate = sum(verdicts) / len(verdicts)
+        if rate:
+            total += rate * _win_chance(sizes[answer], [m for a, m in sizes.items() if a != answer], unread, n_best)
+    return total / math.comb(n, n_best)
+
+
+def _win_chance(size: int, others: list[int], unread: int, n_best: int) -> float:
+    """The number of ``n_best``-subsets (each weighted by its tie-break share) in which a group of ``size`` leads."""
+    ways = 0.0
+    for k in range(1, min(size, n_best) + 1):  # k votes for this answer
+        poly = _votes_polynomial(others, k, n_best - k)  # the other answers' votes, none above k
+        for t in range(n_best - k + 1):
+            rest = n_best - k - t  # drawn among the unread answers
+            if rest <= unread:
+                ways += math.comb(size, k) * math.comb(unread, rest) * sum(
+                    poly[t, j] / (1 + j) for j in range(poly.shape[1]))
+    return ways
+
+
+def monte_carlo(select: Callable[[list[int]], float], n: int, n_best: int, draws: int = 20000,
+                seed: int = 0) -> float:
+    """The mean of ``select(subset)`` over ``draws`` random ``n_best``-subsets of ``range(n)``: the check the exact
+    estimators are tested against (``select`` returns the chosen sample's correctness)."""
+    _check(n, n_best)
+    rng = random.Random(seed)
+    return sum(select(rng.sample(range(n), n_best)) for _ in range(draws)) / draws
+
+
+def vote(answers: Sequence[Hashable | None], correct: Sequence[float], subset: list[int], rng: random.Random) -> float:
+    """One majority vote over ``subset`` with a uniform tie-break (the draw :func:`majority` averages)."""
+    counts = Counter(answers[i] for i in subset if answers[i] is not None)
+    if not counts:
+        return 0.0
+    top = max(counts.values())
+    winner = rng.choice(sorted((a for a, m in counts.items() if m == top), key=repr))
+    picked = [correct[i] for i in subset if answers[i] == winner]
+    return sum(picked) / len(picked)
+
+
+def curve(per_prompt: Callable[[int, int], float], n_prompts: int, ns: Sequence[int], seed: int = 0) -> dict:
+    """``{"N": [...], "accuracy": [...], "ci95": [[lo, hi], ...]}``: ``per_prompt(i, N)`` averaged over the
+    prompts at each N, with a 95% bootstrap interval over prompts (metrics.json's ``extra.curves`` shape)."""
+    out: dict[str, list] = {"N": [], "accuracy": [], "ci95": []}
+    for n_best in ns:
+        mean, (lo, hi) = bootstrap_mean([per_prompt(i, n_best) for i in range(n_prompts)], seed=seed)
+        out["N"].append(int(n_best))
+        out["accuracy"].append(mean)
+        out["ci95"].append([lo, hi])
+    return out
