@@ -130,6 +130,69 @@ def _win_chance(size: int, others: list[int], unread: int, n_best: int) -> float
     return ways
 
 
+# ---------------------------------------------------------------- what the selectors read
+def canonical_answer(task: str, text: str, row: dict) -> Hashable | None:
+    """The answer a majority vote counts for one completion (None: nothing readable, no vote).
+
+    Numbers compare as numbers (``12`` and ``12.0`` are one answer; thousands commas and dollar signs are
+    dropped), a countdown equation by the value it reaches with the prompt's numbers (every correct equation
+    reaches the target; an equation that misuses the numbers does not vote), a knights-and-knaves answer as its
+    set of ``(name, role)``; anything else as its trimmed, lower-cased text.
+
+    >>> canonical_answer("arithmetic", "<think>6*2</think><answer> 12.0 </answer>", {})
+    Fraction(12, 1)
+    >>> canonical_answer("countdown", "<answer>3*(4+1)</answer>", {"numbers": [1, 3, 4], "target": 15})
+    Fraction(15, 1)
+    """
+    from fractions import Fraction
+
+    from rlkit.data import get_task
+    from rlkit.rewards import countdown_value, extract_answer, parse_identities
+
+    answer = extract_answer(text)
+    if answer is None:
+        return None
+    family = get_task(task).reward
+    if family == "countdown":
+        return countdown_value(answer, row["numbers"], int(row["target"]))
+    if family == "knights_knaves":
+        found = parse_identities(answer)
+        return frozenset(found.items()) if found else None
+    try:
+        return Fraction(answer.replace(",", "").replace("$", "").strip())
+    except (ValueError, ZeroDivisionError):
+        return " ".join(answer.lower().split()) or None
+
+
+def mean_logprobs(model, tokenizer, prompt, token_ids: list[list[int]], batch_size: int = 32) -> list[float]:
+    """The policy's mean log-probability per token of each sampled completion (``token_ids``, as sampled) of one
+    prompt: the "confidence" selector. Mean, not sum, so that a short answer is not preferred for being short."""
+    import torch
+
+    from rlkit.evaluation import _model_device, _prompt_text
+
+    prompt_ids = tokenizer(_prompt_text(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+    pad = tokenizer.pad_token_id
+    device, out = _model_device(model), []
+    for start in range(0, len(token_ids), batch_size):
+        chunk = token_ids[start:start + batch_size]
+        width = len(prompt_ids) + max(len(ids) for ids in chunk)
+        input_ids = torch.full((len(chunk), width), pad)  # (B, L), right-padded
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)  # (B, L) 1 on real tokens
+        completion = torch.zeros((len(chunk), width))  # (B, L) 1 on completion tokens
+        for i, ids in enumerate(chunk):
+            full = prompt_ids + list(ids)
+            input_ids[i, :len(full)] = torch.tensor(full)
+            mask[i, :len(full)] = 1
+            completion[i, len(prompt_ids):len(full)] = 1
+        with torch.no_grad():
+            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits[:, :-1].float()
+        logps = torch.log_softmax(logits, -1).gather(-1, input_ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
+        keep = completion[:, 1:].to(device)  # (B, L-1): position t predicts token t+1
+        out += ((logps * keep).sum(-1) / keep.sum(-1).clamp(min=1)).tolist()
+    return out
+
+
 def monte_carlo(select: Callable[[list[int]], float], n: int, n_best: int, draws: int = 20000,
                 seed: int = 0) -> float:
     """The mean of ``select(subset)`` over ``draws`` random ``n_best``-subsets of ``range(n)``: the check the exact

@@ -82,3 +82,37 @@ def test_doctests():
     import doctest
 
     assert doctest.testmod(bestofn).failed == 0
+
+
+def test_canonical_answers_group_what_a_vote_should_group():
+    from fractions import Fraction
+
+    c = bestofn.canonical_answer
+    assert c("arithmetic", "<answer>12</answer>", {}) == c("arithmetic", "<answer> 12.0</answer>", {}) == 12
+    assert c("arithmetic", "<answer>1,200</answer>", {}) == Fraction(1200)
+    assert c("arithmetic", "no tags", {}) is None
+    row = {"numbers": [1, 3, 4], "target": 15}
+    assert c("countdown", "<answer>3*(4+1)</answer>", row) == c("countdown", "<answer>(1+4)*3 = 15</answer>", row)
+    assert c("countdown", "<answer>3*4</answer>", row) is None  # 1 unused: not a valid equation, no vote
+    assert c("knights_knaves", "<answer>Ann is a knight, and Bo is a knave</answer>", {}) == \
+        c("knights_knaves", "<answer>(1) Bo is a knave\n(2) Ann is a knight</answer>", {})
+
+
+def test_mean_logprobs_are_the_models_own_per_token_average(mini_model):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rlkit.evaluation import generate
+
+    model, tok = AutoModelForCausalLM.from_pretrained(mini_model), AutoTokenizer.from_pretrained(mini_model)
+    prompt = [{"role": "user", "content": "What is 3 + 4?"}]
+    gens = generate(model, tok, [prompt], max_new_tokens=12, temperature=1.0, num_samples=3, seed=0, progress=False)
+    batched = bestofn.mean_logprobs(model, tok, prompt, gens.token_ids[0], batch_size=2)  # padding inside a batch
+    for ids, got in zip(gens.token_ids[0], batched):  # one sequence at a time, no padding
+        text = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        prompt_ids = tok(text, add_special_tokens=False)["input_ids"]
+        full = torch.tensor([prompt_ids + list(ids)])
+        with torch.no_grad():
+            logps = torch.log_softmax(model(full).logits[0, :-1].float(), -1)  # (L-1, V)
+        token_logps = logps[torch.arange(len(prompt_ids) - 1, full.shape[1] - 1), torch.tensor(ids)]
+        assert got == pytest.approx(token_logps.mean().item(), abs=1e-4)
