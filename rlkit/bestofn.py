@@ -30,6 +30,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -128,6 +129,69 @@ def _win_chance(size: int, others: list[int], unread: int, n_best: int) -> float
                 ways += math.comb(size, k) * math.comb(unread, rest) * sum(
                     poly[t, j] / (1 + j) for j in range(poly.shape[1]))
     return ways
+
+
+# ---------------------------------------------------------------- n samples per prompt, and what they give
+@dataclass
+class Samples:
+    """``n`` samples per prompt of one model and what every selector reads: ``texts[i][j]`` is sample j of prompt i,
+    ``correct`` its verdict (1.0 or 0.0), ``answers`` its canonical answer, ``logprobs`` its mean log-probability
+    per token, ``scores`` a reward model's score (filled by :func:`add_scores`). ``seconds``: sampling time."""
+
+    task: str
+    texts: list[list[str]]
+    correct: list[list[float]]
+    answers: list[list[Hashable | None]]
+    logprobs: list[list[float]]
+    seconds: float
+    scores: list[list[float]] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.texts[0])
+
+    def curves(self, ns: Sequence[int], seed: int = 0) -> dict[str, dict]:
+        """Every selector's curve (:func:`curve`): ``{"oracle": {...}, "majority": {...}, "log-probability": {...},
+        and "reward model" once scores are added}``."""
+        per_prompt = {
+            "oracle": lambda i, k: oracle(self.correct[i], k),
+            "majority": lambda i, k: majority(self.answers[i], self.correct[i], k),
+            "log-probability": lambda i, k: scorer(self.logprobs[i], self.correct[i], k),
+        }
+        if self.scores:
+            per_prompt["reward model"] = lambda i, k: scorer(self.scores[i], self.correct[i], k)
+        return {name: curve(fn, len(self.texts), ns, seed) for name, fn in per_prompt.items()}
+
+
+def draw(model, tokenizer, rows, task: str, n: int, *, max_new_tokens: int, batch_size: int = 8,
+         temperature: float = 1.0, seed: int = 0) -> Samples:
+    """``n`` samples per row at ``temperature``, each scored by the task's verifier, canonicalised for the vote and
+    scored by the policy's own mean log-probability."""
+    import time
+
+    from rlkit.data import get_task
+    from rlkit.evaluation import generate, score_completions
+    from rlkit.rewards import get_reward
+
+    t0 = time.time()
+    gens = generate(model, tokenizer, list(rows["prompt"]), max_new_tokens=max_new_tokens, batch_size=batch_size,
+                    temperature=temperature, num_samples=n, seed=seed, desc=f"{task}: {n} samples")
+    seconds = time.time() - t0
+    rewards = score_completions(rows, gens.texts, get_reward(get_task(task).reward), n)
+    correct = [[float(r == 1.0) for r in row] for row in rewards]
+    answers = [[canonical_answer(task, t, row) for t in texts] for row, texts in zip(rows, gens.texts)]
+    logprobs = [mean_logprobs(model, tokenizer, row["prompt"], ids) for row, ids in zip(rows, gens.token_ids)]
+    return Samples(task, gens.texts, correct, answers, logprobs, seconds)
+
+
+def add_scores(samples: Samples, rows, rm, rm_tokenizer, batch_size: int = 64) -> Samples:
+    """A reward model's score of every sample (``reward_model.score``), in place."""
+    from rlkit.reward_model import score
+
+    prompts = [row["prompt"] for row in rows for _ in range(samples.n)]
+    flat = score(rm, rm_tokenizer, prompts, [t for texts in samples.texts for t in texts], batch_size=batch_size)
+    samples.scores = [flat[i:i + samples.n] for i in range(0, len(flat), samples.n)]
+    return samples
 
 
 # ---------------------------------------------------------------- what the selectors read

@@ -116,3 +116,21 @@ def test_mean_logprobs_are_the_models_own_per_token_average(mini_model):
             logps = torch.log_softmax(model(full).logits[0, :-1].float(), -1)  # (L-1, V)
         token_logps = logps[torch.arange(len(prompt_ids) - 1, full.shape[1] - 1), torch.tensor(ids)]
         assert got == pytest.approx(token_logps.mean().item(), abs=1e-4)
+
+
+def test_draw_scores_every_sample_and_every_selector_stays_under_the_oracle(mini_model):
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rlkit.data import generate_rows
+
+    model, tok = AutoModelForCausalLM.from_pretrained(mini_model), AutoTokenizer.from_pretrained(mini_model)
+    rows = Dataset.from_list(generate_rows("arithmetic", 3, seed=0, held_out=True))
+    samples = bestofn.draw(model, tok, rows, "arithmetic", 4, max_new_tokens=8, batch_size=2)
+    samples.scores = [[float(len(t)) for t in texts] for texts in samples.texts]  # any scorer: here, length
+    assert len(samples.texts) == len(samples.logprobs) == 3 and samples.n == 4
+    assert all(lp <= 0 for row in samples.logprobs for lp in row)
+    curves = samples.curves([1, 2, 4])
+    assert set(curves) == set(bestofn.SELECTORS)
+    for name, c in curves.items():  # no selector beats an exact verifier
+        assert all(a <= o + 1e-12 for a, o in zip(c["accuracy"], curves["oracle"]["accuracy"])), name
