@@ -218,3 +218,34 @@ def arm_curves(records: Mapping[str, Sequence[Mapping[str, float]]], keys: Seque
     if title:
         fig.suptitle(title)
     return fig
+
+
+def best_of_n_curves(curves: Mapping[str, Mapping[str, Mapping[str, Sequence]]], *, title: str | None = None,
+                     reference: Mapping[str, float] | None = None) -> Figure:
+    """Accuracy against N (log scale) with 95% bands: one panel per model, one line per selector.
+
+    ``curves[model][selector]`` is ``{"N": [...], "accuracy": [...], "ci95": [[lo, hi], ...]}``
+    (``bestofn.curve``); ``reference`` draws horizontal lines (e.g. ``{"GRPO at N = 1": 0.71}``).
+
+    Example:
+        >>> fig = best_of_n_curves({"SFT": {"oracle": {"N": [1, 2], "accuracy": [0.4, 0.6], "ci95": [[0.3, 0.5], [0.5, 0.7]]}}})
+    """
+    if not curves:
+        raise ValueError("No curves to plot: pass {model: {selector: {'N': [...], 'accuracy': [...], 'ci95': [...]}}}.")
+    fig, axes = _grid(len(curves), min(len(curves), 3), panel_size=(4.4, 3.2))
+    for ax, (model, selectors) in zip(axes, curves.items()):
+        for selector, c in selectors.items():
+            lo, hi = zip(*c["ci95"])
+            line, = ax.plot(c["N"], c["accuracy"], marker=".", label=selector)
+            ax.fill_between(c["N"], lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
+        for i, (name, value) in enumerate((reference or {}).items()):
+            ax.axhline(value, color="black", linestyle=("--", ":", "-.")[i % 3], linewidth=1, label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("N (samples per prompt)")
+        ax.set_ylabel("held-out accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(model, fontsize=10)
+    axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -211,3 +211,16 @@ def test_write_metrics_rejects_bad_values(tmp_path, bad):
     with pytest.raises(ValueError):
         write_metrics(tmp_path / "outputs" / "run", **args)
     assert not (tmp_path / "outputs").exists()  # nothing written on error
+
+
+def test_best_of_n_curves_one_panel_per_model_with_bands_and_references():
+    from rlkit.plots import best_of_n_curves
+
+    c = {"N": [1, 2, 4], "accuracy": [0.3, 0.5, 0.6], "ci95": [[0.2, 0.4], [0.4, 0.6], [0.5, 0.7]]}
+    open_before = plt.get_fignums()
+    fig = best_of_n_curves({"SFT": {"oracle": c, "majority": c}, "GRPO": {"oracle": c}}, reference={"GRPO": 0.7})
+    assert plt.get_fignums() == open_before
+    assert [ax.get_title() for ax in fig.axes] == ["SFT", "GRPO"]
+    assert len(fig.axes[0].lines) == 3 and len(fig.axes[0].collections) == 2  # 2 selectors + 1 reference, 2 bands
+    with pytest.raises(ValueError, match="No curves"):
+        best_of_n_curves({})
