@@ -229,6 +229,7 @@ def build(recipe: dict = RECIPE, out_dir: Path | None = None, verbose: bool = Tr
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent if out_dir.parent.exists() else None))
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    check_reloaded_tokenizer(tokenizer, tmp, corpus)
     info = {"recipe": recipe, "recipe_hash": recipe_hash(recipe), "final_loss": losses[-1],
             "build_seconds": round(time.time() - t0, 1)}
     (tmp / "rlkit_recipe.json").write_text(json.dumps(info, indent=2))
@@ -239,6 +240,26 @@ def build(recipe: dict = RECIPE, out_dir: Path | None = None, verbose: bool = Tr
     if verbose:
         print(f"Built in {info['build_seconds']}s, final pretraining loss {losses[-1]:.3f}")
     return out_dir
+
+
+def check_reloaded_tokenizer(tokenizer, folder: Path, corpus: list[tuple[str, str]], n_docs: int = 300) -> None:
+    """Raise if the tokenizer saved in ``folder`` splits corpus documents differently once loaded back.
+
+    transformers loads it as a ``Qwen2Tokenizer``, which may rebuild the pre-tokenizer with Qwen's own pattern
+    instead of the saved one: a recipe that splits text otherwise (one tried joining a space to the digit after it)
+    would then pretrain the model on one tokenization while every later step uses another.
+    """
+    from transformers import AutoTokenizer
+
+    loaded = AutoTokenizer.from_pretrained(folder)
+    for context, target in random.Random(0).sample(corpus, min(n_docs, len(corpus))):
+        text = context + target
+        if tokenizer(text)["input_ids"] != loaded(text)["input_ids"]:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise RuntimeError(
+                f"The tiny tokenizer splits text differently once saved and loaded ({type(loaded).__name__}): "
+                f"{tokenizer.tokenize(text)[:12]} became {loaded.tokenize(text)[:12]}. Keep the pre-tokenizer "
+                "compatible with Qwen2's (digits alone, the space before a number its own token).")
 
 
 def ensure_tiny_model(recipe: dict = RECIPE, verbose: bool = True) -> Path:

@@ -26,6 +26,27 @@ def test_tiny_model_is_a_qwen2_with_qwen_tokens(mini_model):
     assert info["recipe_hash"] == tiny.recipe_hash(MINI_RECIPE)
 
 
+def test_build_refuses_a_tokenizer_that_loads_back_differently(monkeypatch, tmp_path):
+    """transformers may rebuild a saved Qwen2 tokenizer with Qwen's own pre-tokenizer instead of the one in
+    tokenizer.json; a model pretrained on one split and used with another would be broken without a sign."""
+    from tokenizers import Regex, pre_tokenizers
+    from transformers import AutoTokenizer
+
+    real = AutoTokenizer.from_pretrained
+
+    def reloaded_otherwise(path, **kwargs):
+        tok = real(path, **kwargs)
+        tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(r"\w"), behavior="isolated"),  # letters one by one: no merge applies
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+        return tok
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", reloaded_otherwise)
+    with pytest.raises(RuntimeError, match="splits text differently once saved and loaded"):
+        tiny.build(MINI_RECIPE, tmp_path / "model", verbose=False)
+    assert not (tmp_path / "model").exists()
+
+
 def test_build_is_deterministic(mini_model, tmp_path):
     from safetensors.torch import load_file
 
