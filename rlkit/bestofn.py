@@ -145,22 +145,44 @@ class Samples:
     logprobs: list[list[float]]
     seconds: float
     scores: list[list[float]] = field(default_factory=list)
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n(self) -> int:
         return len(self.texts[0])
 
+    @property
+    def pass1(self) -> float:
+        """Sampled accuracy at N = 1: the mean over prompts of each prompt's share of right samples."""
+        return sum(sum(row) / len(row) for row in self.correct) / len(self.correct)
+
+    @property
+    def selectors(self) -> list[str]:
+        """The selectors these samples can be read by: the reward model's once scores are added."""
+        return [s for s in SELECTORS if s != "reward model" or self.scores]
+
+    def per_prompt(self, selector: str, n_best: int) -> list[float]:
+        """Each prompt's exact expected best-of-``n_best`` accuracy under ``selector`` (for paired comparisons)."""
+        if selector not in self.selectors:
+            raise ValueError(f"unknown selector {selector!r} here; use one of {self.selectors}")
+        if selector == "oracle":
+            return [oracle(c, n_best) for c in self.correct]
+        if selector == "majority":
+            return [majority(a, c, n_best) for a, c in zip(self.answers, self.correct)]
+        scores = self.logprobs if selector == "log-probability" else self.scores
+        return [scorer(s, c, n_best) for s, c in zip(scores, self.correct)]
+
     def curves(self, ns: Sequence[int], seed: int = 0) -> dict[str, dict]:
-        """Every selector's curve (:func:`curve`): ``{"oracle": {...}, "majority": {...}, "log-probability": {...},
-        and "reward model" once scores are added}``."""
-        per_prompt = {
-            "oracle": lambda i, k: oracle(self.correct[i], k),
-            "majority": lambda i, k: majority(self.answers[i], self.correct[i], k),
-            "log-probability": lambda i, k: scorer(self.logprobs[i], self.correct[i], k),
-        }
-        if self.scores:
-            per_prompt["reward model"] = lambda i, k: scorer(self.scores[i], self.correct[i], k)
-        return {name: curve(fn, len(self.texts), ns, seed) for name, fn in per_prompt.items()}
+        """Every selector's curve (:func:`curve`): ``{"oracle": {...}, "reward model": {...} once scores are added,
+        "majority": {...}, "log-probability": {...}}``."""
+        return {name: curve(lambda i, k, name=name: self._cached(name, k)[i], len(self.texts), ns, seed)
+                for name in self.selectors}
+
+    def _cached(self, selector: str, n_best: int) -> list[float]:
+        key = (selector, n_best, len(self.scores))
+        if key not in self._memo:
+            self._memo[key] = self.per_prompt(selector, n_best)
+        return self._memo[key]
 
 
 def draw(model, tokenizer, rows, task: str, n: int, *, max_new_tokens: int, batch_size: int = 8,
@@ -180,16 +202,32 @@ def draw(model, tokenizer, rows, task: str, n: int, *, max_new_tokens: int, batc
     rewards = score_completions(rows, gens.texts, get_reward(get_task(task).reward), n)
     correct = [[float(r == 1.0) for r in row] for row in rewards]
     answers = [[canonical_answer(task, t, row) for t in texts] for row, texts in zip(rows, gens.texts)]
-    logprobs = [mean_logprobs(model, tokenizer, row["prompt"], ids) for row, ids in zip(rows, gens.token_ids)]
+    logprobs = [_each_distinct(ids, lambda unique, row=row: mean_logprobs(model, tokenizer, row["prompt"], unique))
+                for row, ids in zip(rows, gens.token_ids)]
     return Samples(task, gens.texts, correct, answers, logprobs, seconds)
 
 
+def _each_distinct(items: list, score_all: Callable[[list], list[float]]) -> list[float]:
+    """``score_all`` applied to the distinct items only (samples repeat, the more so after RL), spread back."""
+    keys = [tuple(x) if isinstance(x, list) else x for x in items]  # lists of token ids as hashable keys
+    first: dict = {}
+    for key, item in zip(keys, items):
+        first.setdefault(key, item)
+    scored = dict(zip(first, score_all(list(first.values())), strict=True))
+    return [scored[k] for k in keys]
+
+
 def add_scores(samples: Samples, rows, rm, rm_tokenizer, batch_size: int = 64) -> Samples:
-    """A reward model's score of every sample (``reward_model.score``), in place."""
+    """A reward model's score of every sample (``reward_model.score``; each distinct answer to a prompt once)."""
     from rlkit.reward_model import score
 
-    prompts = [row["prompt"] for row in rows for _ in range(samples.n)]
-    flat = score(rm, rm_tokenizer, prompts, [t for texts in samples.texts for t in texts], batch_size=batch_size)
+    pairs = [(i, t) for i, texts in enumerate(samples.texts) for t in texts]  # (prompt index, text)
+    prompts = list(rows["prompt"])
+
+    def score_all(unique):
+        return score(rm, rm_tokenizer, [prompts[i] for i, _ in unique], [t for _, t in unique], batch_size=batch_size)
+
+    flat = _each_distinct(pairs, score_all)
     samples.scores = [flat[i:i + samples.n] for i in range(0, len(flat), samples.n)]
     return samples
 
@@ -287,3 +325,32 @@ def curve(per_prompt: Callable[[int, int], float], n_prompts: int, ns: Sequence[
         out["accuracy"].append(mean)
         out["ci95"].append([lo, hi])
     return out
+
+
+# ---------------------------------------------------------------- the RL model to compare with
+def find_rl_run(rl_dir: str, cfg, *, build: bool, sft_dir: str) -> tuple[str | None, str]:
+    """``(adapter folder, what was found)``: the last checkpoint of 03_grpo's run in ``rl_dir`` when it finished on
+    ``cfg.task`` from the same model; else, with ``build``, the same GRPO run made now under ``cfg.output_dir``
+    (``python -m rlkit.train grpo``, 03's profile defaults), else None and why."""
+    import json
+    from pathlib import Path
+
+    from rlkit import config, training
+
+    folder = Path(config.profile_path(rl_dir, cfg.profile))
+    metrics = folder / "metrics.json"
+    found = json.loads(metrics.read_text()) if metrics.exists() else {}
+    ckpt = training.last_checkpoint(config.make_config("grpo", cfg.profile, output_dir=str(folder)))
+    if found.get("task") == cfg.task and ckpt:
+        return ckpt, f"GRPO model: 03_grpo's run in {folder} ({found.get('steps')} steps on {cfg.task}), {ckpt}"
+    why = (f"{folder} holds no finished 03_grpo run" if not found else
+           f"03_grpo's run in {folder} trained on {found.get('task')!r}, not {cfg.task!r}")
+    if not build:
+        return None, f"No GRPO model: {why}. Run 03_grpo with TASK={cfg.task!r} to compare with it."
+    from rlkit import train
+
+    out = Path(cfg.output_dir) / "grpo"
+    print(f"{why}: running 03's GRPO on {cfg.task} here (python -m rlkit.train grpo), into {out}")
+    final = train.main(["grpo", "--profile", cfg.profile, "--output-dir", str(out), "--sft-dir", sft_dir,
+                        f"task={cfg.task}", f"seed={cfg.seed}"])
+    return str(final), f"GRPO model: built here by 03's recipe ({final})"

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from rlkit.errors import RlkitError
 
 PROFILES = ("smoke", "cpu", "gpu")
-METHODS = ("setup", "sft", "dpo", "grpo", "rloo", "reward", "online_dpo")
+METHODS = ("setup", "sft", "dpo", "grpo", "rloo", "reward", "online_dpo", "best_of_n")
 OFFLINE_MODEL = "offline:tiny-qwen2"  # built locally by rlkit.tiny, never downloaded
 GPU_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"  # RL lessons: follows the <think>/<answer> format from the start
 GPU_BASE_MODEL = "Qwen/Qwen2.5-0.5B"  # 01_sft starts from the base model, as paper P1 does
@@ -183,6 +183,12 @@ DEFAULTS: dict[str, dict[str, dict]] = {
         "gpu": dict(model="microsoft/deberta-v3-base", task="ultrafeedback", lora_r=0, load_in_4bit=False,
                     learning_rate=2e-5, max_steps=600, batch_size=16, n_train=20000, n_eval=1000, save_steps=200,
                     max_completion_length=512),
+    },
+    "best_of_n": {  # 06_best_of_n: num_generations = n samples per prompt (best-of-N up to N = n / 2), n_eval prompts
+        "smoke": dict(num_generations=8, n_eval=8, load_in_4bit=False),
+        "cpu": dict(num_generations=64, n_eval=200, load_in_4bit=False, eval_batch_size=8),
+        "gpu": dict(task="countdown_hub", num_generations=64, n_eval=200, max_completion_length=384,
+                    eval_batch_size=4),
     },
     "rloo": {
         "smoke": dict(task="arithmetic", num_generations=4, learning_rate=2e-4),

@@ -202,6 +202,18 @@ def load_policy(model: str, *, load_in_4bit: bool = False, lora_r: int = 16, lor
     return lm, tokenizer
 
 
+def load_with_adapter(model: str, adapter_dir: str | Path, *, load_in_4bit: bool = False):
+    """``(model, tokenizer)`` for inference: the base ``model`` (as its run loaded it) with a trained LoRA adapter
+    (a run's ``checkpoints/checkpoint-N`` or ``final`` folder) on top, in eval mode."""
+    from peft import PeftModel
+
+    if not (Path(adapter_dir) / "adapter_config.json").exists():
+        raise RlkitError(f"{adapter_dir} holds no LoRA adapter (adapter_config.json): point at a run's "
+                         "checkpoints/checkpoint-N or final folder.")
+    lm = PeftModel.from_pretrained(load_model(model, load_in_4bit=load_in_4bit), str(adapter_dir))
+    return lm.eval(), load_tokenizer(model)
+
+
 def parameter_counts(lm) -> dict:
     """Trainable and total parameters (4-bit weights counted as stored elements x 2) and memory."""
     trainable = sum(p.numel() for p in lm.parameters() if p.requires_grad)

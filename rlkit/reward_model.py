@@ -165,3 +165,51 @@ def distinguishable(tokenizer, pairs) -> list[bool]:
         ids = [tokenizer(render(tokenizer, p, x), add_special_tokens=False)["input_ids"] for x in (c, r)]
         out.append(ids[0] != ids[1])
     return out
+
+
+def verifier_labelled_pairs(policy, tokenizer, task: str, n_prompts: int, seed: int, *, held_out: bool,
+                            max_new_tokens: int, n_samples: int = 4, batch_size: int = 64):
+    """04's recipe for a reward model's data on a verifiable task: ``n_samples`` answers of ``policy`` to each of
+    ``n_prompts`` prompts (offline generated, held-out ones with ``held_out``; a hub task's own splits), paired by
+    P2's rule and labelled by the task's verifier; a prompt whose answers are all wrong pairs its gold solution with
+    one of them (where the task's gold solutions pass its verifier: hub Countdown has none). A Dataset with
+    ``prompt``/``chosen``/``rejected`` and ``gold`` (True for those gold pairs), shuffled."""
+    from datasets import Dataset
+
+    from rlkit import data, dpo, rewards
+    from rlkit.evaluation import score_completions
+
+    if data.get_task(task).offline:
+        rows = Dataset.from_list(data.generate_rows(task, n_prompts, seed, held_out=held_out))
+    else:  # a hub task: its training or held-out split
+        from rlkit.hub import load_splits
+
+        rows = load_splits(task, 0, n_prompts, seed)[1] if held_out else load_splits(task, n_prompts, 0, seed)[0]
+    verifier = rewards.get_reward(data.get_task(task).reward)
+    golds = score_completions(rows, [[rewards.completion_text(c)] for c in rows["completion"]], verifier, 1)
+    with_gold = all(g[0] == 1.0 for g in golds)  # hub countdown has no gold solution, only a placeholder
+    pairs = dpo.sample_verifier_pairs(policy, tokenizer, rows, verifier, n_samples=n_samples,
+                                      max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
+                                      gold_when_all_wrong=with_gold, mark_gold=True)
+    columns = ("prompt", "chosen", "rejected", "gold")
+    if not pairs:  # every prompt all right, or all wrong without a gold solution
+        return Dataset.from_dict({c: [] for c in columns})
+    return Dataset.from_list([{c: p[c] for c in columns} for p in pairs]).shuffle(seed=seed)
+
+
+def train_on_pairs(pairs, held_out_pairs, cfg) -> tuple:
+    """Train ``cfg.model`` (a reward-model config, ``config.make_config("reward", ...)``) on ``pairs`` with TRL's
+    RewardTrainer (checkpointed and resumable as every run) after dropping pairs its tokenizer cannot tell apart.
+    Returns ``(model, tokenizer, accuracy)``: ``accuracy`` holds the held-out pairwise accuracy on all pairs and on
+    the pairs of two samples (those with ``gold`` False, the kind a best-of-N or RL run asks it to judge)."""
+    from rlkit import training
+
+    rm, rm_tokenizer = load_reward_model(cfg.model)
+    pairs = pairs.select([i for i, ok in enumerate(distinguishable(rm_tokenizer, pairs)) if ok])
+    training.train(training.reward_trainer(rm, rm_tokenizer, pairs.remove_columns("gold"), cfg), cfg)
+    rm.eval().requires_grad_(False)
+    samples_only = held_out_pairs.filter(lambda p: not p["gold"])
+    accuracy = {"all pairs": pairwise_accuracy(rm, rm_tokenizer, held_out_pairs), "n": len(held_out_pairs),
+                "pairs of two samples": pairwise_accuracy(rm, rm_tokenizer, samples_only) if len(samples_only) else None,
+                "n two samples": len(samples_only), "trained on": len(pairs)}
+    return rm, rm_tokenizer, accuracy

@@ -134,3 +134,38 @@ def test_draw_scores_every_sample_and_every_selector_stays_under_the_oracle(mini
     assert set(curves) == set(bestofn.SELECTORS)
     for name, c in curves.items():  # no selector beats an exact verifier
         assert all(a <= o + 1e-12 for a, o in zip(c["accuracy"], curves["oracle"]["accuracy"])), name
+
+
+def test_find_rl_run_reads_03s_run_only_on_the_same_task(tmp_path):
+    import json
+
+    from rlkit import config
+
+    cfg = config.make_config("best_of_n", "smoke", output_dir=str(tmp_path / "06"))
+    found, why = bestofn.find_rl_run(str(tmp_path / "none"), cfg, build=False, sft_dir="unused")
+    assert found is None and "holds no finished 03_grpo run" in why and "TASK='arithmetic'" in why
+    run = tmp_path / "03"
+    (run / "checkpoints" / "checkpoint-4").mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"task": "code", "steps": 4}))
+    found, why = bestofn.find_rl_run(str(run), cfg, build=False, sft_dir="unused")
+    assert found is None and "trained on 'code', not 'arithmetic'" in why
+    (run / "metrics.json").write_text(json.dumps({"task": "arithmetic", "steps": 4}))
+    found, why = bestofn.find_rl_run(str(run), cfg, build=False, sft_dir="unused")
+    assert found.endswith("checkpoint-4") and "4 steps on arithmetic" in why
+
+
+def test_add_scores_scores_each_distinct_answer_once_and_spreads_it_back(monkeypatch):
+    from rlkit import reward_model
+
+    calls = []
+
+    def fake_score(model, tokenizer, prompts, completions, batch_size=64):
+        calls.append(len(completions))
+        return [len(c) + 100.0 * p for p, c in zip(prompts, completions)]
+
+    monkeypatch.setattr(reward_model, "score", fake_score)
+    texts = [["a", "bb", "a", "a"], ["a", "ccc", "ccc", "a"]]
+    samples = bestofn.Samples("arithmetic", texts, [[0.0] * 4] * 2, [[None] * 4] * 2, [[0.0] * 4] * 2, 0.0)
+    bestofn.add_scores(samples, {"prompt": [1, 2]}, rm=None, rm_tokenizer=None)
+    assert samples.scores == [[101.0, 102.0, 101.0, 101.0], [201.0, 203.0, 203.0, 201.0]]
+    assert calls == [4]  # (1, a), (1, bb), (2, a), (2, ccc)
