@@ -145,7 +145,6 @@ class Samples:
     logprobs: list[list[float]]
     seconds: float
     scores: list[list[float]] = field(default_factory=list)
-    _memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -154,7 +153,8 @@ class Samples:
     @property
     def pass1(self) -> float:
         """Sampled accuracy at N = 1: the mean over prompts of each prompt's share of right samples."""
-        return sum(sum(row) / len(row) for row in self.correct) / len(self.correct)
+        values = self.per_prompt("oracle", 1)  # pass@1 = each prompt's share of right samples
+        return sum(values) / len(values)
 
     @property
     def selectors(self) -> list[str]:
@@ -175,14 +175,7 @@ class Samples:
     def curves(self, ns: Sequence[int], seed: int = 0) -> dict[str, dict]:
         """Every selector's curve (:func:`curve`): ``{"oracle": {...}, "reward model": {...} once scores are added,
         "majority": {...}, "log-probability": {...}}``."""
-        return {name: curve(lambda i, k, name=name: self._cached(name, k)[i], len(self.texts), ns, seed)
-                for name in self.selectors}
-
-    def _cached(self, selector: str, n_best: int) -> list[float]:
-        key = (selector, n_best, len(self.scores))
-        if key not in self._memo:
-            self._memo[key] = self.per_prompt(selector, n_best)
-        return self._memo[key]
+        return {name: curve(lambda k, name=name: self.per_prompt(name, k), ns, seed) for name in self.selectors}
 
 
 def draw(model, tokenizer, rows, task: str, n: int, *, max_new_tokens: int, batch_size: int = 8,
@@ -315,12 +308,12 @@ def vote(answers: Sequence[Hashable | None], correct: Sequence[float], subset: l
     return sum(picked) / len(picked)
 
 
-def curve(per_prompt: Callable[[int, int], float], n_prompts: int, ns: Sequence[int], seed: int = 0) -> dict:
-    """``{"N": [...], "accuracy": [...], "ci95": [[lo, hi], ...]}``: ``per_prompt(i, N)`` averaged over the
-    prompts at each N, with a 95% bootstrap interval over prompts (metrics.json's ``extra.curves`` shape)."""
+def curve(per_prompt: Callable[[int], Sequence[float]], ns: Sequence[int], seed: int = 0) -> dict:
+    """``{"N": [...], "accuracy": [...], "ci95": [[lo, hi], ...]}``: ``per_prompt(N)`` (one expected accuracy per
+    prompt) averaged at each N, with a 95% bootstrap interval over prompts (metrics.json's ``extra.curves`` shape)."""
     out: dict[str, list] = {"N": [], "accuracy": [], "ci95": []}
     for n_best in ns:
-        mean, (lo, hi) = bootstrap_mean([per_prompt(i, n_best) for i in range(n_prompts)], seed=seed)
+        mean, (lo, hi) = bootstrap_mean(per_prompt(n_best), seed=seed)
         out["N"].append(int(n_best))
         out["accuracy"].append(mean)
         out["ci95"].append([lo, hi])

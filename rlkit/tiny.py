@@ -218,6 +218,10 @@ def build(recipe: dict = RECIPE, out_dir: Path | None = None, verbose: bool = Tr
     corpus = build_corpus(recipe)
     tokenizer = train_tokenizer(corpus, recipe["vocab_size"])
     model = Qwen2ForCausalLM(tiny_config(recipe, tokenizer))
+    with tempfile.TemporaryDirectory() as probe:  # what AutoTokenizer will read, checked before minutes of pretraining
+        model.config.save_pretrained(probe)
+        tokenizer.save_pretrained(probe)
+        check_reloaded_tokenizer(tokenizer, Path(probe), corpus)
     blocks = pack(corpus, tokenizer, recipe["seq_len"])
     if verbose:
         n_params = sum(p.numel() for p in model.parameters())
@@ -229,7 +233,6 @@ def build(recipe: dict = RECIPE, out_dir: Path | None = None, verbose: bool = Tr
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent if out_dir.parent.exists() else None))
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    check_reloaded_tokenizer(tokenizer, tmp, corpus)
     info = {"recipe": recipe, "recipe_hash": recipe_hash(recipe), "final_loss": losses[-1],
             "build_seconds": round(time.time() - t0, 1)}
     (tmp / "rlkit_recipe.json").write_text(json.dumps(info, indent=2))
@@ -255,7 +258,6 @@ def check_reloaded_tokenizer(tokenizer, folder: Path, corpus: list[tuple[str, st
     for context, target in random.Random(0).sample(corpus, min(n_docs, len(corpus))):
         text = context + target
         if tokenizer(text)["input_ids"] != loaded(text)["input_ids"]:
-            shutil.rmtree(folder, ignore_errors=True)
             raise RuntimeError(
                 f"The tiny tokenizer splits text differently once saved and loaded ({type(loaded).__name__}): "
                 f"{tokenizer.tokenize(text)[:12]} became {loaded.tokenize(text)[:12]}. Keep the pre-tokenizer "

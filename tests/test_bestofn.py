@@ -61,7 +61,7 @@ def test_the_edges_of_a_vote():
 def test_oracle_curve_never_falls_and_curves_carry_intervals():
     rng = random.Random(0)
     verdicts = [[float(rng.random() < p) for _ in range(16)] for p in (0.05, 0.2, 0.5, 0.9) * 10]
-    curve = bestofn.curve(lambda i, n_best: bestofn.oracle(verdicts[i], n_best), len(verdicts), [1, 2, 4, 8])
+    curve = bestofn.curve(lambda n_best: [bestofn.oracle(v, n_best) for v in verdicts], [1, 2, 4, 8])
     assert curve["N"] == [1, 2, 4, 8]
     assert all(a <= b for a, b in zip(curve["accuracy"], curve["accuracy"][1:]))
     assert all(lo <= acc <= hi for acc, (lo, hi) in zip(curve["accuracy"], curve["ci95"]))
