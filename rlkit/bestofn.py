@@ -347,3 +347,40 @@ def find_rl_run(rl_dir: str, cfg, *, build: bool, sft_dir: str) -> tuple[str | N
     final = train.main(["grpo", "--profile", cfg.profile, "--output-dir", str(out), "--sft-dir", sft_dir,
                         f"task={cfg.task}", f"seed={cfg.seed}"])
     return str(final), f"GRPO model: built here by 03's recipe ({final})"
+
+
+SAVED_RUNS = {"dpo": "02_dpo", "rloo": "04_rloo"}  # method -> the lesson whose run 06 reads
+
+
+def find_saved_run(method: str, run_dir: str | None, cfg) -> tuple[str | None, str]:
+    """``(adapter folder, what was found)`` for 02_dpo's or 04_rloo's run in ``run_dir``: its last checkpoint when
+    the run finished (``metrics.json``) and its signature says it trained ``method`` on ``cfg.task`` from
+    ``cfg.model``; else None and why (these runs are read, not rebuilt here: run the lesson to add its curve)."""
+    import json
+    from pathlib import Path
+
+    from rlkit import config, training
+
+    lesson = SAVED_RUNS[method]
+    if run_dir is None:
+        return None, f"No {method.upper()} model: its folder is set to None."
+    folder = Path(config.profile_path(run_dir, cfg.profile))
+    signature_file = folder / "checkpoints" / "run_signature.json"
+    ckpt = training.last_checkpoint(config.make_config(method, cfg.profile, output_dir=str(folder)))
+    if not (folder / "metrics.json").exists() or ckpt is None or not signature_file.exists():
+        return None, (f"No {method.upper()} model: {folder} holds no finished {lesson} run. Run {lesson} "
+                      f"(TASK={cfg.task!r}) to add its curves here.")
+    signature = json.loads(signature_file.read_text())
+
+    def same(key, want):
+        got = signature.get(key)
+        if key == "model" and got and Path(got).exists() and Path(want).exists():
+            return Path(got).resolve() == Path(want).resolve()  # one folder, written relative or absolute
+        return got == want
+
+    mismatch = [f"{key} {signature.get(key)!r}, not {want!r}" for key, want in
+                (("method", method), ("task", cfg.task), ("model", cfg.model)) if not same(key, want)]
+    if mismatch:
+        return None, f"No {method.upper()} model: {lesson}'s run in {folder} has " + "; ".join(mismatch) + "."
+    return ckpt, (f"{method.upper()} model: {lesson}'s run in {folder} (seed {signature.get('seed')}, "
+                  f"{Path(ckpt).name})")

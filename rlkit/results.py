@@ -127,6 +127,19 @@ def write_metrics(
     return row
 
 
+def add_to_metrics(output_dir: str | Path, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``extra`` into ``output_dir/metrics.json`` written earlier in the run (a later section's numbers),
+    leaving the results table alone; returns the updated row. New fields only: a standard column or a field
+    already there is refused, so nothing the table recorded is contradicted."""
+    path = Path(output_dir) / "metrics.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: write_metrics must run first.")
+    row = json.loads(path.read_text(encoding="utf-8"))
+    row = _merge_extra(row, extra)
+    path.write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
+    return row
+
+
 def _write_files(output_dir: Path, row: Mapping[str, Any], metrics_file: bool = True) -> None:
     """Create the folder, write ``metrics.json`` (pretty) and append one line to the results table."""
     output_dir.mkdir(parents=True, exist_ok=True)

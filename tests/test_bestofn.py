@@ -154,6 +154,29 @@ def test_find_rl_run_reads_03s_run_only_on_the_same_task(tmp_path):
     assert found.endswith("checkpoint-4") and "4 steps on arithmetic" in why
 
 
+def test_find_saved_run_reads_02_and_04_only_when_they_match(tmp_path):
+    import json
+
+    from rlkit import config
+
+    cfg = config.make_config("best_of_n", "smoke", output_dir=str(tmp_path / "06"), model="sft/model")
+    found, why = bestofn.find_saved_run("dpo", str(tmp_path / "none"), cfg)
+    assert found is None and "no finished 02_dpo run. Run 02_dpo (TASK='arithmetic')" in why
+    assert bestofn.find_saved_run("rloo", None, cfg)[0] is None
+    run = tmp_path / "04"
+    (run / "checkpoints" / "checkpoint-6").mkdir(parents=True)
+    (run / "metrics.json").write_text("{}")
+    signature = {"method": "rloo", "task": "code", "model": "other/model", "seed": 1}
+    (run / "checkpoints" / "run_signature.json").write_text(json.dumps(signature))
+    found, why = bestofn.find_saved_run("rloo", str(run), cfg)
+    assert found is None and "task 'code', not 'arithmetic'; model 'other/model', not 'sft/model'" in why
+    (run / "checkpoints" / "run_signature.json").write_text(json.dumps({**signature, "task": "arithmetic",
+                                                                         "model": "sft/model"}))
+    found, why = bestofn.find_saved_run("rloo", str(run), cfg)
+    assert found.endswith("checkpoint-6") and "04_rloo's run" in why and "seed 1" in why
+    assert bestofn.find_saved_run("dpo", str(run), cfg)[0] is None  # an RLOO run is not a DPO run
+
+
 def test_add_scores_scores_each_distinct_answer_once_and_spreads_it_back(monkeypatch):
     from rlkit import reward_model
 

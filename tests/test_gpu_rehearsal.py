@@ -29,7 +29,10 @@ SCALE = {
     "01_sft": dict(MAX_STEPS=1, N_TRAIN=16, N_EVAL=4, HEADROOM_K=2, MAX_COMPLETION_LENGTH=48),
     "02_dpo": dict(MAX_STEPS=1, N_EVAL=4, BATCH_SIZE=2),
     "03_grpo": dict(MAX_STEPS=1, N_EVAL=4, BATCH_SIZE=8, MAX_COMPLETION_LENGTH=48),
-    "04_rloo": dict(MAX_STEPS=1, RM_STEPS=2, N_EVAL=4, BATCH_SIZE=8, MAX_COMPLETION_LENGTH=48),
+    "04_rloo": dict(MAX_STEPS=1, RM_STEPS=2, N_EVAL=4, BATCH_SIZE=8, MAX_COMPLETION_LENGTH=48,
+                    # not scale: section 10 with the decoder design, opt-in on gpu, rehearsed here too (the
+                    # cross-encoder's path is the main run's)
+                    RM_DESIGNS="siamese,decoder"),
     # one arm: DPO rounds with a reference re-synced from 4-bit + LoRA (s = 2 over 3 steps, one probe); P2's GRPO
     # settings are unit-tested and its trainer is 03's. Section 3's two rounds by hand run as written.
     "05_online_dpo": dict(MAX_STEPS=3, N_EVAL=4, PROMPTS_PER_STEP=1, K=2, EVAL_K=2, PROBE_PROMPTS=2, PROBE_EVERY=3,

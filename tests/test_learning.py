@@ -111,7 +111,9 @@ def test_02_dpo(outputs, sft_metrics):
 
 @pytest.mark.slow
 def test_04_rloo(outputs, sft_metrics):
-    metrics = _run("04_rloo", outputs, SFT_DIR=str(outputs / "01_sft"))
+    # section 10 (three reward-model designs, each with its own RLOO run: 11 min without AVX-512) asserts nothing
+    # about learning, and its code runs in the smoke and gpu-rehearsal tiers; CI's time goes to the main run here
+    metrics = _run("04_rloo", outputs, SFT_DIR=str(outputs / "01_sft"), RM_DESIGNS="")
     _positive(metrics, min_gain=0.10)  # sampled win rate against the starting policy, judged by the reward model
     assert metrics["reward_model_accuracy"] >= 0.70  # the judge must be good before its verdicts mean anything
 

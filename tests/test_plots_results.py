@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from rlkit.plots import plot_before_after, training_dashboard  # noqa: E402
-from rlkit.results import read_results, results_path, results_table, write_metrics  # noqa: E402
+from rlkit.results import add_to_metrics, read_results, results_path, results_table, write_metrics  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # Synthetic log histories, shaped like trainer.state.log_history in TRL 1.16
@@ -161,6 +161,20 @@ def test_write_metrics_files(tmp_path):
     lines = (tmp_path / "outputs" / "results.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == [row, second]
     assert second["delta"] == pytest.approx(-0.05)
+
+
+def test_a_later_section_adds_to_metrics_without_a_second_row(tmp_path):
+    out = tmp_path / "outputs" / "rloo"
+    with pytest.raises(FileNotFoundError, match="write_metrics must run first"):
+        add_to_metrics(out, {"reward_models": {}})
+    row = write_metrics(out, before=0.5, after=0.7, **RUN)
+    updated = add_to_metrics(out, {"reward_models": {"siamese": {"pairwise_accuracy": 0.9}}})
+    assert updated == {**row, "reward_models": {"siamese": {"pairwise_accuracy": 0.9}}}
+    assert json.loads((out / "metrics.json").read_text()) == updated
+    assert len(read_results(results_path(out))) == 1  # the table keeps the one row the run wrote
+    for clash in ({"after": 0.9}, {"reward_models": {}}):  # nothing recorded is overwritten
+        with pytest.raises(ValueError, match="must not redefine"):
+            add_to_metrics(out, clash)
 
 
 def test_read_results_round_trip(tmp_path):
