@@ -116,45 +116,29 @@ def load_design(design: str, *, encoder: str, policy: str, device: str | None = 
     id, as :func:`rlkit.reward_model.load_reward_model` takes it); ``policy`` is the folder or hub id of the causal
     LM the decoder design starts from (the policy RLOO will train, before training).
     """
-    import torch as _torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     from rlkit.modeling import _hub_error, precision, process_device
-    from rlkit.reward_model import check_reward_tokenizer, load_reward_model, resolve_reward_model_path
+    from rlkit.reward_model import load_reward_model, load_reward_tokenizer, resolve_reward_model_path
 
     if design not in DESIGNS:
         raise RlkitError(f"Unknown reward-model design {design!r}: use one of {', '.join(DESIGNS)}.")
     device = process_device(device or precision().device)
     if design == "cross-encoder":
         return load_reward_model(encoder, device=device)
-    if design == "siamese":
-        _, tokenizer = load_reward_model(encoder, device="cpu")  # the tokenizer with its encoder chat template
-        if tokenizer.sep_token_id is None or tokenizer.cls_token_id is None:
-            raise RlkitError(f"The Siamese design splits '[CLS] prompt [SEP] answer [SEP]' at the separator, but "
-                             f"{encoder}'s tokenizer has no sep/cls token. Use an encoder with both (BERT, MiniLM, "
-                             "DeBERTa).")
-        path = resolve_reward_model_path(encoder)
-        try:
-            base = AutoModel.from_pretrained(path, dtype=_torch.float32)
-        except OSError as err:
-            raise _hub_error(encoder, err) from err
-        config = base.config
-        config.num_labels, config.sep_token_id, config.cls_token_id = 1, tokenizer.sep_token_id, tokenizer.cls_token_id
-        config.pad_token_id = tokenizer.pad_token_id
-        return SiameseRewardModel(config, encoder=base).to(device), tokenizer
-    from rlkit.mirror import model_path
-
-    path = model_path(policy)  # a hub id reads from RLKIT_HUB_MIRROR when it is set
-    try:  # decoder: the policy with a scalar head on its last token
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=_torch.float32)
+    if design == "decoder":  # the policy with a scalar head on its last token, read with its own chat template
+        return load_reward_model(policy, device=device)
+    tokenizer = load_reward_tokenizer(encoder)  # Siamese: the encoder's tokenizer with its chat template
+    if tokenizer.sep_token_id is None or tokenizer.cls_token_id is None:
+        raise RlkitError(f"The Siamese design splits '[CLS] prompt [SEP] answer [SEP]' at the separator, but "
+                         f"{encoder}'s tokenizer has no sep/cls token. Use an encoder with both (BERT, MiniLM, "
+                         "DeBERTa).")
+    try:
+        base = AutoModel.from_pretrained(resolve_reward_model_path(encoder), dtype=torch.float32)
     except OSError as err:
-        raise _hub_error(policy, err) from err
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    check_reward_tokenizer(tokenizer)
-    model.config.pad_token_id = tokenizer.pad_token_id
-    return model.to(device), tokenizer
+        raise _hub_error(encoder, err) from err
+    config = base.config
+    config.num_labels, config.sep_token_id, config.cls_token_id = 1, tokenizer.sep_token_id, tokenizer.cls_token_id
+    config.pad_token_id = tokenizer.pad_token_id
+    return SiameseRewardModel(config, encoder=base).to(device), tokenizer
 
 
 def parse_designs(text: str | None) -> list[str]:

@@ -77,17 +77,15 @@ def check_reward_tokenizer(tokenizer, texts: list[str] | None = None, max_unknow
                              "Use a reward model whose vocabulary covers the policy's language and symbols.")
 
 
-def load_reward_model(name: str = OFFLINE_REWARD_MODEL, device: str | None = None):
-    """``(model, tokenizer)``: a sequence classifier with one output (the reward), ready for RewardTrainer."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def load_reward_tokenizer(name: str = OFFLINE_REWARD_MODEL):
+    """The reward model's own tokenizer, ready for the trainers: a chat template (an encoder gets
+    :func:`encoder_chat_template`), a pad token, and :func:`check_reward_tokenizer` passed."""
+    from transformers import AutoTokenizer
 
-    from rlkit.modeling import _hub_error, precision, process_device
+    from rlkit.modeling import _hub_error
 
-    path = resolve_reward_model_path(name)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(resolve_reward_model_path(name))
     except OSError as err:
         raise _hub_error(name, err) from err
     if not getattr(tokenizer, "chat_template", None):
@@ -95,6 +93,22 @@ def load_reward_model(name: str = OFFLINE_REWARD_MODEL, device: str | None = Non
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
     check_reward_tokenizer(tokenizer)
+    return tokenizer
+
+
+def load_reward_model(name: str = OFFLINE_REWARD_MODEL, device: str | None = None):
+    """``(model, tokenizer)``: a sequence classifier with one output (the reward), ready for RewardTrainer."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from rlkit.modeling import _hub_error, precision, process_device
+
+    tokenizer = load_reward_tokenizer(name)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(resolve_reward_model_path(name), num_labels=1,
+                                                                   dtype=torch.float32)
+    except OSError as err:
+        raise _hub_error(name, err) from err
     model.config.pad_token_id = tokenizer.pad_token_id
     device = process_device(device or precision().device)
     return model.to(device), tokenizer
@@ -124,11 +138,17 @@ def score(model, tokenizer, prompts: list, completions: list, batch_size: int = 
     return scores
 
 
-def pairwise_accuracy(model, tokenizer, pairs, batch_size: int = 64) -> float:
-    """Fraction of held-out pairs where the reward model scores chosen above rejected (0.5 = chance)."""
+def pair_points(model, tokenizer, pairs, batch_size: int = 64) -> list[float]:
+    """Per pair, 1.0 if the reward model scores chosen above rejected, else 0.0 (for intervals over pairs)."""
     chosen = score(model, tokenizer, pairs["prompt"], pairs["chosen"], batch_size)
     rejected = score(model, tokenizer, pairs["prompt"], pairs["rejected"], batch_size)
-    return sum(c > r for c, r in zip(chosen, rejected)) / len(chosen)
+    return [float(c > r) for c, r in zip(chosen, rejected)]
+
+
+def pairwise_accuracy(model, tokenizer, pairs, batch_size: int = 64) -> float:
+    """Fraction of held-out pairs where the reward model scores chosen above rejected (0.5 = chance)."""
+    points = pair_points(model, tokenizer, pairs, batch_size)
+    return sum(points) / len(points)
 
 
 def win_rate(new_scores: list[float], old_scores: list[float], tie: float = 1e-6) -> float:

@@ -1,4 +1,4 @@
-"""Extra SFT data two ways, for paper P1's augmentation study (06_best_of_n, section 8).
+"""Extra SFT data two ways, for paper P1's augmentation study (06_best_of_n, section 7).
 
 P1 added about 1.6k generated Countdown examples to its SFT data and found they helped slightly. Offline the
 teacher is the kit's own solver: :func:`solve_countdown` finds every way to reach the target with each number
