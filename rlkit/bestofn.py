@@ -264,11 +264,11 @@ def mean_logprobs(model, tokenizer, prompt, token_ids: list[list[int]], batch_si
     prompt: the "confidence" selector. Mean, not sum, so that a short answer is not preferred for being short."""
     import torch
 
-    from rlkit.evaluation import _model_device, _prompt_text
+    from rlkit.evaluation.generation import model_device, prompt_text
 
-    prompt_ids = tokenizer(_prompt_text(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+    prompt_ids = tokenizer(prompt_text(tokenizer, prompt), add_special_tokens=False)["input_ids"]
     pad = tokenizer.pad_token_id
-    device, out = _model_device(model), []
+    device, out = model_device(model), []
     for start in range(0, len(token_ids), batch_size):
         chunk = token_ids[start:start + batch_size]
         width = len(prompt_ids) + max(len(ids) for ids in chunk)

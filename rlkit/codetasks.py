@@ -49,6 +49,14 @@ N_TESTS = 4  # the first is shown in the question
 _VARIABLE = {"int": "n", "list": "xs", "str": "s"}
 _DESCRIPTION = {"int": "an integer n", "list": "a list of integers xs", "str": "a string s"}
 _LETTERS = "aeinorst"
+WORDS = (  # string inputs here, and the words of rlkit.data's instruction rows
+    "apple river stone cloud garden pencil window rocket silver forest candle bridge planet tiger "
+    "orange music summer yellow number castle dragon winter letter button circle market island "
+    "puzzle mirror jacket pocket basket rabbit turtle violin hammer ladder needle bottle camera "
+    "dinner helmet kitten lemon magnet napkin parrot pepper saddle shadow spider ticket wallet "
+    "anchor blanket canvas desert engine falcon galaxy harbor lantern meadow nectar oyster pillow "
+    "quartz ribbon sunset thunder velvet walnut zipper honey piano cookie"
+).split()
 
 
 @dataclass(frozen=True)
@@ -144,8 +152,6 @@ def operations(question: str) -> list[str]:
 
 
 def _random_input(kind: str, rng: random.Random):
-    from rlkit.data import WORDS
-
     if kind == "int":
         return rng.randint(0, 30)
     if kind == "list":

@@ -186,8 +186,8 @@ DEFAULTS: dict[str, dict[str, dict]] = {
     },
     "best_of_n": {  # 06_best_of_n: num_generations = n samples per prompt (best-of-N up to N = n / 2), n_eval prompts
         "smoke": dict(num_generations=8, n_eval=8, load_in_4bit=False),
-        "cpu": dict(num_generations=64, n_eval=200, load_in_4bit=False, eval_batch_size=8),
-        "gpu": dict(task="countdown_hub", num_generations=64, n_eval=200, max_completion_length=384,
+        "cpu": dict(num_generations=128, n_eval=200, load_in_4bit=False, eval_batch_size=8),
+        "gpu": dict(task="countdown_hub", num_generations=128, n_eval=200, max_completion_length=384,
                     eval_batch_size=4),
     },
     "rloo": {
@@ -207,8 +207,7 @@ def task_budget(method: str, task: str) -> int:
     >>> task_budget("grpo", "zebra") > task_budget("grpo", "arithmetic")
     True
     """
-    from rlkit.data import get_task
-    from rlkit.sft import warm_start_tasks
+    from rlkit.data import get_task, warm_start_tasks
 
     tasks = warm_start_tasks(task) if method == "sft" and get_task(task).offline else [task]
     return max(get_task(t).completion_tokens for t in tasks)

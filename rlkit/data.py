@@ -20,6 +20,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from rlkit.codetasks import WORDS
 from rlkit.errors import RlkitError
 
 SYSTEM_PROMPT = (
@@ -202,16 +203,6 @@ def _code(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
 
 
 # ---------------------------------------------------------------- offline instruction data (the kit's own)
-WORDS = (
-    "apple river stone cloud garden pencil window rocket silver forest candle bridge planet tiger "
-    "orange music summer yellow number castle dragon winter letter button circle market island "
-    "puzzle mirror jacket pocket basket rabbit turtle violin hammer ladder needle bottle camera "
-    "dinner helmet kitten lemon magnet napkin parrot pepper saddle shadow spider ticket wallet "
-    "anchor blanket canvas desert engine falcon galaxy harbor lantern meadow nectar oyster pillow "
-    "quartz ribbon sunset thunder velvet walnut zipper honey piano cookie"
-).split()
-
-
 def _instruction(rng: random.Random) -> tuple[str, str]:
     """One generated instruction and its exact correct response."""
     word, nums = rng.choice(WORDS), rng.sample(range(1, 50), rng.randint(3, 5))
@@ -370,6 +361,23 @@ def get_task(name: str) -> Task:
         raise RlkitError(f"Unknown task {name!r}. Offline tasks: {offline_tasks()}; hub tasks: "
                          f"{[n for n, t in TASKS.items() if not t.offline]}.")
     return TASKS[name]
+
+
+# The SFT warm start (rlkit.sft): which tasks' rows it mixes, and in what shares.
+# Offline, the share of each family's rows among the SFT task rows (a family left out is not in the warm start):
+# the tiny model's arithmetic copies its operands by position, and a chat prompt moves them, so arithmetic needs
+# the most rows to adapt.
+SFT_SHARES = {"arithmetic": 0.75, "countdown": 0.05, "knights_knaves": 0.05, "zebra": 0.05, "code": 0.10}
+
+
+def warm_start_tasks(task: str) -> list[str]:
+    """The tasks SFT trains on: offline, every task of the testbed's families that ``SFT_SHARES`` gives rows (one
+    warm start serves every lesson and every family, as one base model would); on the hub, ``task`` itself.
+
+    >>> warm_start_tasks("arithmetic")
+    ['arithmetic', 'countdown', 'knights_knaves', 'zebra', 'code']
+    """
+    return [t for t in family_tasks() if SFT_SHARES.get(t, 0) > 0] if get_task(task).offline else [task]
 
 
 def offline_tasks() -> list[str]:

@@ -159,31 +159,6 @@ def best_worst_pairs(rows, completions: list[list[str]], scores: list[list[float
     return pairs
 
 
-def check_pairs(dataset, purpose: str = "DPO") -> None:
-    """Raise a clear error when a preference dataset cannot be trained on."""
-    names = set(dataset.column_names if hasattr(dataset, "column_names") else dataset[0].keys())
-    missing = [c for c in ("chosen", "rejected") if c not in names]
-    if missing:
-        hint = ""
-        if {"completion", "label"} <= names:
-            hint = (" It looks like an unpaired (KTO-style) dataset: pair a good and a bad completion of the same "
-                    "prompt, or use TRL's KTOTrainer.")
-        elif "completion" in names:
-            hint = (" It holds one completion per prompt (SFT data): sample several completions per prompt and "
-                    "build pairs with rlkit.dpo.verifier_pairs (a verifier) or best_worst_pairs (a reward model).")
-        raise RlkitError(f"{purpose} needs preference pairs with columns 'chosen' and 'rejected' (and usually "
-                         f"'prompt'); this dataset lacks {missing} (it has {sorted(names)}).{hint} To rename "
-                         f"existing columns use dataset.rename_column(old, 'chosen').")
-    if len(dataset) == 0:
-        raise RlkitError(f"The {purpose} preference dataset is empty. With verifier pairs this means every prompt's "
-                         "samples were all correct or all wrong: sample more completions per prompt (N_SAMPLES), "
-                         "raise the sampling temperature, or use harder/easier prompts.")
-    same = sum(1 for row in dataset.select(range(min(len(dataset), 200))) if row["chosen"] == row["rejected"])
-    if same:
-        raise RlkitError(f"{same} of the first {min(len(dataset), 200)} pairs have chosen == rejected, which teaches "
-                         "nothing (their DPO gradient is 0): drop them before training.")
-
-
 # ---------------------------------------------------------------- measuring a policy on held-out pairs
 def _padded(tokenizer, prompts, completions):
     from rlkit.sft import completion_mask

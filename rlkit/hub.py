@@ -36,7 +36,7 @@ ultrafeedback     HuggingFaceH4/ultrafeedback_binarized   train_prefs / test_pre
 - HumanEval has only its 164-problem ``test`` split: held-out evaluation only, like MATH-500 (train on
   mbpp). The question shows the function stub; the answer must be the whole function (imports and
   signature included), as the reward runs nothing but the answer's code. ``test_list`` is the body of
-  its ``check(candidate)`` (``code_reward.humaneval_tests``); the ``completion`` is stub + canonical solution.
+  its ``check(candidate)`` (``rlkit.rewards.code.humaneval_tests``); the ``completion`` is stub + canonical solution.
 - Both code tasks give the same reward columns: ``test_list`` (list[str]) and ``test_setup_code`` (str).
   P3's code training set, CodeR1-12k (``ganler/code-r1-12k``), is not mapped: most of its rows are
   judged by feeding stdin and comparing stdout, which ``REWARDS["code"]`` does not do.
@@ -61,7 +61,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rlkit.code_reward import humaneval_tests
 from rlkit.data import (
     TASKS,
     code_answer,
@@ -74,6 +73,7 @@ from rlkit.data import (
     tagged,
 )
 from rlkit.errors import RlkitError
+from rlkit.rewards.code import humaneval_tests
 
 if TYPE_CHECKING:
     import datasets

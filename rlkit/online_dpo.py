@@ -131,12 +131,12 @@ def verifier_judge(verifier) -> Judge:
 
 def reward_model_judge(model, tokenizer, batch_size: int = 64) -> Judge:
     """A Bradley-Terry reward model (rlkit.reward_model) as a :class:`Judge`: it reads prompt and answer."""
-    from rlkit.evaluation import _chunk
+    from rlkit.evaluation.generation import chunk
     from rlkit.reward_model import score
 
     def judge(rows, texts, k):
         prompts = [prompt for prompt in rows["prompt"] for _ in range(k)]
-        return _chunk(score(model, tokenizer, prompts, [t for row in texts for t in row], batch_size=batch_size), k)
+        return chunk(score(model, tokenizer, prompts, [t for row in texts for t in row], batch_size=batch_size), k)
 
     return Judge("reward model", judge, verifiable=False)
 
@@ -283,7 +283,7 @@ def train_round(policy, ref_model, tokenizer, pairs: list[dict], n_steps: int, c
     from datasets.utils.logging import disable_progress_bar, enable_progress_bar
     from transformers.trainer_callback import PrinterCallback
 
-    from rlkit.dpo import check_pairs
+    from rlkit.checks import check_pairs
 
     order = list(range(len(pairs)))
     random.Random(seed).shuffle(order)
@@ -411,17 +411,17 @@ class Probe:
 
 def completion_entropies(policy, tokenizer, prompt, samples: list[list[int]]) -> list[float]:
     """Entropy of the policy's next-token distribution at every token of each sample, flattened."""
-    from rlkit.evaluation import _generation_mode, _model_device, _prompt_text
+    from rlkit.evaluation.generation import generation_mode, model_device, prompt_text
 
-    prompt_ids = tokenizer(_prompt_text(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+    prompt_ids = tokenizer(prompt_text(tokenizer, prompt), add_special_tokens=False)["input_ids"]
     T = max((len(c) for c in samples), default=0)
     if T == 0:
         return []
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     ids = torch.tensor([prompt_ids + c + [pad] * (T - len(c)) for c in samples])  # (k, P+T)
     mask = torch.tensor([[1] * len(c) + [0] * (T - len(c)) for c in samples], dtype=torch.bool)  # (k, T)
-    with _generation_mode(policy, tokenizer), torch.no_grad():
-        logits = policy(input_ids=ids.to(_model_device(policy))).logits[:, len(prompt_ids) - 1:-1].float()  # (k, T, V)
+    with generation_mode(policy, tokenizer), torch.no_grad():
+        logits = policy(input_ids=ids.to(model_device(policy))).logits[:, len(prompt_ids) - 1:-1].float()  # (k, T, V)
         logp = torch.log_softmax(logits, dim=-1)  # (k, T, V)
         entropy = -(logp.exp() * logp).sum(-1).cpu()  # (k, T)
     return entropy[mask].tolist()

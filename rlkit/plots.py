@@ -10,16 +10,17 @@ returned value. Closing it only detaches it from pyplot, so the returned figure 
 exactly once and can still be displayed or saved.
 
 Example:
-    >>> trainer.train()
-    >>> training_dashboard(trainer.state.log_history, title="GRPO on countdown")
+    >>> trainer.train()  # doctest: +SKIP
+    >>> training_dashboard(trainer.state.log_history, title="GRPO on countdown")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from numbers import Real
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
@@ -140,8 +141,8 @@ def training_dashboard(
     rewards and reward accuracy, reward-model accuracy and margin, SFT token accuracy.
 
     Example:
-        >>> fig = training_dashboard(trainer.state.log_history, title="GRPO, 200 steps")
-        >>> fig  # last line of the cell shows it
+        >>> fig = training_dashboard(trainer.state.log_history, title="GRPO, 200 steps")  # doctest: +SKIP
+        >>> fig  # last line of the cell shows it  # doctest: +SKIP
     """
     panels = _panels_to_draw(log_history)
     if not panels:
@@ -177,7 +178,7 @@ def plot_before_after(
     ``EvalResult.summary()`` dicts), except the sample counts.
 
     Example:
-        >>> plot_before_after(before.summary(), after.summary(), ["accuracy", "pass@4"])
+        >>> plot_before_after(before.summary(), after.summary(), ["accuracy", "pass@4"])  # doctest: +SKIP
     """
     keys = list(keys) if keys is not None else _shared_metric_keys(metrics_before, metrics_after)
     missing = [k for k in keys if k not in metrics_before or k not in metrics_after]

@@ -6,20 +6,21 @@ sit side by side (e.g. ``outputs/grpo_countdown/`` and ``outputs/dpo_helpsteer/`
 append to ``outputs/results.jsonl``).
 
 Example:
-    >>> write_metrics("outputs/grpo_countdown", notebook="grpo_countdown", profile="tiny",
+    >>> write_metrics("outputs/grpo_countdown", notebook="grpo_countdown", profile="tiny",  # doctest: +SKIP
     ...               model="Qwen/Qwen2.5-0.5B-Instruct", metric="accuracy",
     ...               before=0.12, after=0.31, n_eval=200, seconds=512.3)
-    >>> results_table(read_results("outputs/results.jsonl"))
+    >>> results_table(read_results("outputs/results.jsonl"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from numbers import Real
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 RESULTS_FILE = "results.jsonl"
 COLUMNS = [
@@ -155,8 +156,8 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     A missing file means nothing has been recorded yet and gives ``[]``.
 
     Example:
-        >>> rows = read_results("outputs/results.jsonl")
-        >>> rows[-1]["notebook"], rows[-1]["delta"]
+        >>> rows = read_results("outputs/results.jsonl")  # doctest: +SKIP
+        >>> rows[-1]["notebook"], rows[-1]["delta"]  # doctest: +SKIP
         ('grpo_countdown', 0.19)
     """
     path = Path(path)
@@ -182,7 +183,7 @@ def results_table(rows: list[Mapping[str, Any]], *, latest_only: bool = True) ->
     re-running a notebook replaces its earlier result in the table (a study's arms are methods).
 
     Example:
-        >>> results_table(read_results("outputs"))[["notebook", "profile", "before", "after", "delta"]]
+        >>> results_table(read_results("outputs"))[["notebook", "profile", "before", "after", "delta"]]  # doctest: +SKIP
     """
     import pandas as pd
 

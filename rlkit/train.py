@@ -71,9 +71,9 @@ class PromptLog:
         self.seen: list[str] = []
 
     def wrap(self, func):
-        from rlkit.training import _is_reward_model
+        from rlkit.checks import is_reward_model
 
-        if not callable(func) or _is_reward_model(func):  # a reward model: TRL calls it differently
+        if not callable(func) or is_reward_model(func):  # a reward model: TRL calls it differently
             return func
 
         @functools.wraps(func)

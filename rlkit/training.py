@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rlkit.checks import check_pairs, check_reward_funcs, check_reward_tokenizer, is_reward_model
 from rlkit.config import RunConfig
 from rlkit.errors import RlkitError
 
@@ -149,15 +150,6 @@ def train(trainer, cfg: RunConfig) -> float:
 
 
 # ---------------------------------------------------------------- GRPO
-TRL_REWARD_KWARGS = {"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric",
-                     "environments"}
-
-
-def _is_reward_model(func) -> bool:
-    """A reward *model* (a network TRL scores with its own tokenizer), not a reward function."""
-    return hasattr(func, "config")
-
-
 def _prompts_only(dataset):
     """RL trainers sample their own completions: drop the gold ``completion`` column (other columns feed rewards)."""
     return dataset.remove_columns([c for c in ("completion",) if c in dataset.column_names])
@@ -166,34 +158,6 @@ def _prompts_only(dataset):
 def _pairs_only(pairs):
     """The columns DPO and reward-model training read."""
     return pairs.select_columns([c for c in ("prompt", "chosen", "rejected") if c in pairs.column_names])
-
-
-def check_reward_funcs(reward_funcs, dataset) -> None:
-    """Fail early, with the fix, when a reward cannot be called the way TRL calls it.
-
-    TRL calls ``f(prompts=..., completions=..., completion_ids=..., trainer_state=..., **columns)``, so a
-    reward must take ``completions``, end with ``**kwargs``, and name only columns the dataset has.
-    """
-    import inspect
-
-    columns = set(dataset.column_names)
-    for func in reward_funcs:
-        if not callable(func) or _is_reward_model(func):
-            continue
-        name = getattr(func, "__name__", repr(func))
-        params = inspect.signature(func).parameters
-        if "completions" not in params:
-            raise RlkitError(f"Reward function {name}{inspect.signature(func)} has no 'completions' parameter. "
-                             f"TRL passes completions by keyword: define it as def {name}(completions, **kwargs).")
-        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            raise RlkitError(f"Reward function {name}{inspect.signature(func)} does not accept **kwargs. TRL also "
-                             f"passes prompts, completion_ids, trainer_state and every dataset column: add **kwargs.")
-        needed = [p for p, v in params.items() if v.default is v.empty and v.kind is v.POSITIONAL_OR_KEYWORD
-                  and p not in TRL_REWARD_KWARGS]
-        missing = [p for p in needed if p not in columns]
-        if missing:
-            raise RlkitError(f"Reward function {name} needs column(s) {missing} that the dataset lacks (it has "
-                             f"{sorted(columns)}). Add them to the dataset or use a reward that fits this task.")
 
 
 def grpo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, **overrides):
@@ -225,7 +189,6 @@ def dpo_trainer(model, tokenizer, pairs, cfg: RunConfig, nll_weight: float = 0.0
     """
     from trl import DPOConfig, DPOTrainer
 
-    from rlkit.dpo import check_pairs
 
     check_pairs(pairs)
     args = DPOConfig(**{**common_args(cfg), "beta": cfg.beta, **dpo_losses(nll_weight),
@@ -240,8 +203,6 @@ def reward_trainer(model, tokenizer, pairs, cfg: RunConfig, **overrides):
     weights (rlkit.reward_model loads them so), autocast on a GPU by the precision rule (rlkit.modeling.precision)."""
     from trl import RewardConfig, RewardTrainer
 
-    from rlkit.dpo import check_pairs
-    from rlkit.reward_model import check_reward_tokenizer
 
     check_pairs(pairs, purpose="Reward-model training")
     check_reward_tokenizer(tokenizer)
@@ -257,12 +218,11 @@ def rloo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, 
     ``reward_processing_classes`` (None for plain reward functions)."""
     from trl import RLOOConfig, RLOOTrainer
 
-    from rlkit.reward_model import check_reward_tokenizer
 
     check_reward_funcs(reward_funcs, train_dataset)
     classes = list(reward_processing_classes or [None] * len(reward_funcs))
     for func, proc in zip(reward_funcs, classes, strict=True):
-        if _is_reward_model(func):
+        if is_reward_model(func):
             if proc is None:
                 raise RlkitError("A reward model needs its own tokenizer: pass reward_processing_classes=[rm_tokenizer] "
                                  "(the policy's tokenizer cannot encode text for another model).")

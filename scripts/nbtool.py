@@ -1,7 +1,7 @@
 """Maintain the lesson notebooks: convert, clean, and refresh their stored teaching outputs.
 
     python scripts/nbtool.py to-py notebooks/03_grpo.ipynb      # percent-format .py to edit comfortably
-    python scripts/nbtool.py to-ipynb /tmp/03_grpo.py notebooks/03_grpo.ipynb
+    python scripts/nbtool.py to-ipynb /tmp/03_grpo.py notebooks/03_grpo.ipynb  # keeps unchanged cells' outputs
     python scripts/nbtool.py refresh notebooks/03_grpo.ipynb    # run in the smoke profile, keep tagged outputs
     python scripts/nbtool.py check notebooks/*.ipynb            # fail if a notebook is not clean
 
@@ -109,6 +109,16 @@ def unparsed_parameters(cell) -> list[str]:
             for name in assigned if name not in seen]
 
 
+def keep_outputs(old, new) -> None:
+    """Give each code cell of ``new`` the stored outputs of the cell of ``old`` with the same source, so that
+    editing text does not drop them. A changed code cell gets none: run ``refresh`` after changing code (an
+    unchanged cell below a changed one keeps its outputs, and nbval tells if they no longer hold)."""
+    stored = {c.source: c.get("outputs", []) for c in old.cells if c.cell_type == "code"}
+    for cell in new.cells:
+        if cell.cell_type == "code" and cell.source in stored:
+            cell.outputs = stored[cell.source]
+
+
 def refresh(nb_path: str) -> None:
     """Run in the smoke profile (from the notebook's folder, as nbval does) and store the teaching outputs."""
     from nbclient import NotebookClient
@@ -125,7 +135,10 @@ def main(argv: list[str]) -> int:
     if cmd == "to-py":
         sys.stdout.write(to_py(args[0]))
     elif cmd == "to-ipynb":
-        nbformat.write(clean(from_py(Path(args[0]).read_text())), args[1])
+        nb = from_py(Path(args[0]).read_text())
+        if Path(args[1]).exists():
+            keep_outputs(nbformat.read(args[1], as_version=4), nb)
+        nbformat.write(clean(nb), args[1])
     elif cmd == "refresh":
         for path in args:
             refresh(path)

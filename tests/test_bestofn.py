@@ -78,11 +78,6 @@ def test_bad_input_says_what_to_change():
         bestofn.majority(["a", "b"], [1.0], 1)
 
 
-def test_doctests():
-    import doctest
-
-    assert doctest.testmod(bestofn).failed == 0
-
 
 def test_canonical_answers_group_what_a_vote_should_group():
     from fractions import Fraction

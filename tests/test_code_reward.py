@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from rlkit.code_reward import extract_code, humaneval_tests
 from rlkit.rewards import REQUIRED_COLUMNS, get_reward, make_verifier
+from rlkit.rewards.code import extract_code, humaneval_tests
 
 needs_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the strict sandbox needs Linux")
 TESTS = ["assert add(2, 3) == 5", "assert add(-1, 1) == 0"]

@@ -13,7 +13,7 @@ import pytest
 import torch
 from trl import DPOTrainer
 
-from rlkit import dpo
+from rlkit import checks, dpo
 from rlkit.errors import RlkitError
 
 
@@ -153,11 +153,11 @@ def test_bad_preference_datasets_get_errors_that_say_what_to_change():
 
     sft_rows = Dataset.from_dict({"prompt": ["q"], "completion": ["a"]})
     with pytest.raises(RlkitError, match="lacks \\['chosen', 'rejected'\\].*verifier_pairs"):
-        dpo.check_pairs(sft_rows)
+        checks.check_pairs(sft_rows)
     with pytest.raises(RlkitError, match="lacks \\['rejected'\\].*rename_column"):
-        dpo.check_pairs(Dataset.from_dict({"prompt": ["q"], "chosen": ["a"], "better": ["b"]}))
+        checks.check_pairs(Dataset.from_dict({"prompt": ["q"], "chosen": ["a"], "better": ["b"]}))
     with pytest.raises(RlkitError, match="empty"):
-        dpo.check_pairs(Dataset.from_dict({"prompt": [], "chosen": [], "rejected": []}))
+        checks.check_pairs(Dataset.from_dict({"prompt": [], "chosen": [], "rejected": []}))
     with pytest.raises(RlkitError, match="chosen == rejected"):
-        dpo.check_pairs(Dataset.from_dict({"prompt": ["q"], "chosen": ["a"], "rejected": ["a"]}))
-    dpo.check_pairs(Dataset.from_dict({"prompt": ["q"], "chosen": ["a"], "rejected": ["b"]}))
+        checks.check_pairs(Dataset.from_dict({"prompt": ["q"], "chosen": ["a"], "rejected": ["a"]}))
+    checks.check_pairs(Dataset.from_dict({"prompt": ["q"], "chosen": ["a"], "rejected": ["b"]}))

@@ -14,13 +14,13 @@ from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 from rlkit.evaluation import (
     EvalResult,
     Generations,
-    _is_truncated,
     before_after_table,
     evaluate,
     generate,
     maj_at_k,
     pass_at_k,
 )
+from rlkit.evaluation.generation import _is_truncated
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

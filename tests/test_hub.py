@@ -5,7 +5,6 @@ cache (and must fail with the kit's message) or is replaced by a stub returning 
 """
 
 import ast
-import doctest
 
 import datasets
 import pytest
@@ -13,10 +12,10 @@ from datasets import Dataset
 from trl.data_utils import is_conversational
 
 from rlkit import hub, mirror, rehearsal
-from rlkit.code_reward import extract_code, humaneval_tests
 from rlkit.data import SYSTEM_PROMPT, TASKS, generate_rows, is_held_out, question_of, require_columns, tagged
 from rlkit.errors import RlkitError
 from rlkit.rewards import REQUIRED_COLUMNS, get_reward
+from rlkit.rewards.code import extract_code, humaneval_tests
 
 NATALIA = {
     "question": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips to her "
@@ -318,9 +317,6 @@ def test_programming_errors_are_not_disguised_as_offline(monkeypatch):
 def test_every_registered_hub_task_has_a_mapper():
     assert sorted(hub.hub_tasks()) == sorted(hub.HUB_SOURCES)
 
-
-def test_docstring_examples():
-    assert doctest.testmod(hub).failed == 0
 
 
 # ---------------------------------------------------------------- the rehearsal mirror's dataset fixtures

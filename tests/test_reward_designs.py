@@ -105,7 +105,3 @@ def test_designs_are_checked_with_what_to_write_instead():
         reward_designs.load_design("bilinear", encoder="", policy="")
 
 
-def test_doctests():
-    import doctest
-
-    assert doctest.testmod(reward_designs).failed == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import signal
 import threading
 
@@ -200,7 +199,7 @@ def test_math_hostile_text_returns_float(text):
 
 
 def test_math_slow_comparison_is_cut_off(monkeypatch):
-    monkeypatch.setattr(rewards, "MATH_TIME_LIMIT_S", 0.2)
+    monkeypatch.setattr(rewards.math, "MATH_TIME_LIMIT_S", 0.2)
     assert _one(math_reward, "<answer>(x+y+z)^{300}</answer>", answer="x^2+1") == 0.0
 
 
@@ -449,9 +448,6 @@ def test_make_verifier_means_reward_is_one():
     texts = ["<answer>4*83-34</answer>", "<answer>4*83</answer>", "no answer"]
     assert check(texts, numbers=[CD_NUMBERS] * 3, target=[CD_TARGET] * 3) == [True, False, False]
 
-
-def test_docstring_examples():
-    assert doctest.testmod(rewards).failed == 0
 
 
 # --------------------------------------------------------------------------- reasoning-gym data

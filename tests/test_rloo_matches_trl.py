@@ -88,6 +88,36 @@ def test_advantages_equal_a_real_rloo_trainer(mini_model, tmp_path, normalize):
     torch.testing.assert_close(used.sort().values, ours.sort().values, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("beta", [0.05, 0.5])
+def test_kl_in_the_reward_equals_a_real_rloo_trainer(mini_model, tmp_path, beta):
+    """beta > 0: TRL's advantages == ours from its raw rewards, minus beta x the summed log-ratio of the policy that
+    sampled to the reference (the adapters switched off), both read from the same step."""
+    from trl import RLOOConfig
+
+    from rl_helpers import nudge_lora, one_step_trainer
+
+    trainer = one_step_trainer(RLOOTrainer, RLOOConfig, mini_model, tmp_path, beta=beta, max_completion_length=16)
+    nudge_lora(trainer.model)  # PEFT starts at the reference exactly; this makes the KL term non-zero
+    logps, batches = [], []
+    per_token = trainer._get_per_token_logps_and_entropies
+    trainer._get_per_token_logps_and_entropies = lambda *a, **k: logps.append(per_token(*a, **k)) or logps[-1]
+    generate = trainer._generate_and_score_completions
+    trainer._generate_and_score_completions = lambda inputs: batches.append(generate(inputs)) or batches[-1]
+    trainer.train()
+
+    (batch,) = batches
+    old, ref = logps[0][0], logps[1][0]  # the two calls made while scoring the samples: policy, then reference
+    mask = batch["completion_mask"].float()
+    kl = ((old - ref) * mask).sum(-1)
+    assert kl.abs().min() > 1e-4  # the term is exercised on every sample
+    torch.testing.assert_close(batch["old_logps"], (old * mask).sum(-1))  # the batch's own record of the policy
+    raw = torch.tensor(list(trainer._logs["rewards"]["wiggly_reward"]))
+    ours = rloo.rloo_advantages(rloo.kl_penalized_rewards(raw, old, ref, mask, beta), 4)
+    torch.testing.assert_close(ours, batch["advantages"], atol=1e-5, rtol=1e-4)
+    without = rloo.rloo_advantages(raw, 4)
+    assert (without - batch["advantages"]).abs().max() > 100 * 1e-5  # leaving the term out would have failed
+
+
 def test_kl_penalty_enters_the_reward_as_a_sequence_sum():
     r = torch.tensor([1.0, 0.0])
     old, ref = torch.tensor([[-1.0, -2.0, -9.0], [-1.0, -1.0, -1.0]]), torch.tensor([[-1.5, -2.5, 0.0], [-1.0] * 3])

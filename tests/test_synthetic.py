@@ -68,7 +68,3 @@ def test_fine_tune_continues_a_model_and_refuses_no_rows(mini_model, tmp_path):
         synthetic.fine_tune(str(mini_model), [], cfg)
 
 
-def test_doctests():
-    import doctest
-
-    assert doctest.testmod(synthetic).failed == 0

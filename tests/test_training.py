@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 from datasets import Dataset
+from rl_helpers import wiggly_reward
 from transformers import TrainerCallback
 
-from rlkit import config, modeling, preflight, rewards, sft, training
+from rlkit import checks, config, modeling, preflight, rewards, sft, training
 from rlkit.data import task_splits
 from rlkit.errors import RlkitError
-from rl_helpers import wiggly_reward
 
 
 def _data(n=16):
@@ -23,7 +23,7 @@ def test_reward_without_kwargs_names_the_fix():
         return [0.0] * len(completions)
 
     with pytest.raises(RlkitError, match=r"does not accept \*\*kwargs.*add \*\*kwargs"):
-        training.check_reward_funcs([strict], _data())
+        checks.check_reward_funcs([strict], _data())
 
 
 def test_reward_without_completions_names_the_fix():
@@ -31,13 +31,13 @@ def test_reward_without_completions_names_the_fix():
         return [0.0] * len(texts)
 
     with pytest.raises(RlkitError, match=r"no 'completions' parameter.*def wrong\(completions, \*\*kwargs\)"):
-        training.check_reward_funcs([wrong], _data())
+        checks.check_reward_funcs([wrong], _data())
 
 
 def test_reward_needing_a_missing_column_names_it():
     with pytest.raises(RlkitError, match=r"countdown_reward needs column\(s\) \['numbers', 'target'\]"):
-        training.check_reward_funcs([rewards.countdown_reward], _data())
-    training.check_reward_funcs([rewards.math_reward, rewards.format_reward], _data())  # these fit
+        checks.check_reward_funcs([rewards.countdown_reward], _data())
+    checks.check_reward_funcs([rewards.math_reward, rewards.format_reward], _data())  # these fit
 
 
 def test_completion_mask_equals_trl(mini_model, tmp_path):

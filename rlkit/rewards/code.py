@@ -19,6 +19,7 @@ from collections import OrderedDict
 from typing import Any
 
 from rlkit import sandbox
+from rlkit.rewards.common import completion_text, extract_answer
 
 MAX_CODE_CHARS = 20_000  # longer answers score 0 without running
 MAX_TESTS = 64
@@ -36,8 +37,6 @@ def extract_code(text: str) -> str | None:
     >>> extract_code("<answer>```python\\nx = 1\\n```</answer>") is None  # no reasoning block
     True
     """
-    from rlkit.rewards import extract_answer  # rewards imports this module for its registry
-
     # The gate puts a </think> before some <answer>, hence before the last one, which extract_answer reads.
     if not isinstance(text, str) or _GATE.match(text) is None:
         return None
@@ -65,8 +64,6 @@ def code_reward(completions: list, test_list: list, test_setup_code: list | None
     machine has cores. Raises :class:`rlkit.errors.RlkitError` only when the sandbox cannot be set up here
     (it then says what to change), never because of what a completion contains.
     """
-    from rlkit.rewards import completion_text  # rewards imports this module for its registry
-
     setups = test_setup_code if test_setup_code is not None else [None] * len(completions)
     scores: list[float | None] = []
     keys: dict[int, tuple[str, tuple[str, ...]]] = {}  # score slot -> the job that decides it
