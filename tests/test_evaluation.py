@@ -259,6 +259,21 @@ def test_evaluate_majority_vote(model, tokenizer, dataset):
     assert "maj@2" in same_answer.summary()
 
 
+def test_measure_is_the_lessons_protocol(model, tokenizer, dataset, capsys):
+    """evaluation.measure = greedy evaluate + k seeded samples at the run's temperature, with the run's settings."""
+    from types import SimpleNamespace
+
+    from rlkit.evaluation import measure
+
+    cfg = SimpleNamespace(max_completion_length=3, eval_batch_size=4, temperature=1.0, seed=5)
+    greedy, sampled = measure(model, tokenizer, dataset, alternating_reward, cfg, "before", k=2)
+    assert "before: greedy accuracy" in capsys.readouterr().out
+    again = evaluate(model, tokenizer, dataset, alternating_reward, max_new_tokens=3, batch_size=2, n_samples=2,
+                     temperature=1.0, ks=(1, 2), seed=5)
+    assert sampled.completions == again.completions and sampled.n_samples == 2 and greedy.n_samples == 1
+    assert measure(model, tokenizer, dataset, alternating_reward, cfg, "after")[1] is None  # k = 0: greedy only
+
+
 def test_evaluate_none_rewards_count_as_wrong(model, tokenizer, dataset):
     def half_none(completions, **kwargs):
         return [None if i % 2 else 1.0 for i in range(len(completions))]

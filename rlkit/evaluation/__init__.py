@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from rlkit.evaluation.display import before_after_table
 from rlkit.evaluation.generation import Generations, generate
-from rlkit.evaluation.metrics import EvalResult, evaluate, maj_at_k, pass_at_k, score_completions
+from rlkit.evaluation.metrics import EvalResult, evaluate, maj_at_k, measure, pass_at_k, score_completions
 
-__all__ = ["EvalResult", "Generations", "before_after_table", "evaluate", "generate", "maj_at_k", "pass_at_k",
-           "score_completions"]
+__all__ = ["EvalResult", "Generations", "before_after_table", "evaluate", "generate", "maj_at_k", "measure",
+           "pass_at_k", "score_completions"]

@@ -189,3 +189,22 @@ def evaluate(
         rewards=rewards,
         truncated=gens.truncated,
     )
+
+
+def measure(model: Any, tokenizer: Any, dataset: Any, reward_fn: RewardFn, cfg: Any, tag: str,
+            k: int = 0) -> tuple[EvalResult, EvalResult | None]:
+    """The held-out measure a lesson takes before and after training, the same way both times.
+
+    Greedy answers scored by ``reward_fn`` and, when ``k`` > 0, ``k`` samples per prompt at the run's
+    temperature (pass@1..k, seeded by the run's seed), with ``cfg``'s token budget and batch size (a
+    :class:`~rlkit.config.RunConfig`). Prints one line; returns ``(greedy, sampled or None)``.
+    """
+    greedy = evaluate(model, tokenizer, dataset, reward_fn, max_new_tokens=cfg.max_completion_length,
+                      batch_size=cfg.eval_batch_size, desc=f"{tag}: greedy")
+    sampled = None
+    if k:
+        sampled = evaluate(model, tokenizer, dataset, reward_fn, max_new_tokens=cfg.max_completion_length,
+                           batch_size=max(1, cfg.eval_batch_size // k), n_samples=k, temperature=cfg.temperature,
+                           ks=tuple(range(1, k + 1)), seed=cfg.seed, desc=f"{tag}: sampled")
+    print(f"{tag}: greedy accuracy {greedy.accuracy:.3f}" + (f" | sampled {sampled.summary()}" if sampled else ""))
+    return greedy, sampled
