@@ -4,11 +4,19 @@
     python scripts/nbtool.py to-ipynb /tmp/03_grpo.py notebooks/03_grpo.ipynb  # keeps unchanged cells' outputs
     python scripts/nbtool.py refresh notebooks/03_grpo.ipynb    # run in the smoke profile, keep tagged outputs
     python scripts/nbtool.py check notebooks/*.ipynb            # fail if a notebook is not clean
+    python scripts/nbtool.py store RUN.ipynb notebooks/03_grpo.ipynb  # keep a cpu run's results in the lesson
 
 Cell tags: ``parameters`` (papermill injects after it) and ``nbval-ignore-output`` (a cell whose output
-varies: timings, progress bars, sampled text; it is stored without outputs and nbval does not compare
-it). Every other cell is a deterministic teaching cell: its smoke-profile output is stored in git and
-``pytest --nbval`` checks it. No cell stores an execution count.
+varies: timings, progress bars, sampled text, results; nbval does not compare it). Every other cell is a
+deterministic teaching cell: its smoke-profile output is stored in git and ``pytest --nbval`` checks it.
+No cell stores an execution count.
+
+A tagged cell stores no output, unless the notebook carries a **stored run**: ``store`` copies the outputs
+of the tagged cells from one cpu-profile run (papermill, default parameters) into the lesson, so that a
+reader sees its results before running it, and records the run in the notebook's metadata
+(``rlkit.stored_run``). Progress bars are reduced to their last state, figures recompressed, and a run
+whose outputs hold an absolute path is refused; ``check`` keeps each notebook under ``MAX_BYTES``.
+``refresh`` and ``to-ipynb`` keep a stored run's outputs.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from pathlib import Path
 import nbformat
 
 IGNORE = "nbval-ignore-output"
+MAX_BYTES = 1_000_000  # a lesson with its stored run must stay small enough to open on a code host
+FIGURE_WIDTH = 900  # stored figures wider than this are scaled down
 _HEADER = re.compile(r"^# %%(?P<md> \[markdown\])?(?: tags=(?P<tags>\[.*\]))?\s*$")
 
 
@@ -61,8 +71,15 @@ def from_py(text: str):
     return nb
 
 
+def stored_run(nb) -> dict | None:
+    """The record of the run whose outputs the tagged cells hold, or None."""
+    return nb.metadata.get("rlkit", {}).get("stored_run")
+
+
 def clean(nb):
-    """Drop execution counts everywhere and the outputs of ``nbval-ignore-output`` cells."""
+    """Drop execution counts everywhere, and the outputs of ``nbval-ignore-output`` cells unless the notebook
+    carries a stored run."""
+    keep_tagged = stored_run(nb) is not None
     for cell in nb.cells:
         cell.pop("id", None)
         if cell.cell_type != "code":
@@ -70,7 +87,7 @@ def clean(nb):
         cell.execution_count = None
         for out in cell.get("outputs", []):
             out.pop("execution_count", None)
-        if IGNORE in cell.metadata.get("tags", []):
+        if IGNORE in cell.metadata.get("tags", []) and not keep_tagged:
             cell.outputs = []
         cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
     nb.metadata.pop("papermill", None)
@@ -81,13 +98,17 @@ def clean(nb):
 
 def problems(nb) -> list[str]:
     found = []
+    size = len(nbformat.writes(nb).encode())
+    if size > MAX_BYTES:
+        found.append(f"{size:,} bytes, over {MAX_BYTES:,}: store smaller figures or fewer outputs")
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         if cell.execution_count is not None:
             found.append(f"cell {i}: execution_count is set")
-        if cell.outputs and IGNORE in cell.metadata.get("tags", []):
-            found.append(f"cell {i}: stored output in a cell tagged '{IGNORE}'")
+        if cell.outputs and IGNORE in cell.metadata.get("tags", []) and stored_run(nb) is None:
+            found.append(f"cell {i}: stored output in a cell tagged '{IGNORE}' but no stored run in the metadata")
+        found += [f"cell {i}: {p}" for p in _machine_paths(cell.get("outputs", []))]
         if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             found.append(f"cell {i}: a stored error")
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
@@ -103,7 +124,7 @@ def unparsed_parameters(cell) -> list[str]:
     so ``-p NAME value`` then warns "unknown parameter" and ``papermill --help-notebook`` omits it)."""
     from papermill.translators import PythonTranslator
 
-    assigned = re.findall(r"^([A-Za-z_]\w*)\s*=", cell.source, flags=re.M)
+    assigned = re.findall(r"^([A-Za-z_]\w*)\s*=", cell.source, flags=re.MULTILINE)
     seen = {p.name for p in PythonTranslator.inspect(cell)}
     return [f"parameter {name}: papermill cannot parse its line (write its comment without '=')"
             for name in assigned if name not in seen]
@@ -120,14 +141,147 @@ def keep_outputs(old, new) -> None:
 
 
 def refresh(nb_path: str) -> None:
-    """Run in the smoke profile (from the notebook's folder, as nbval does) and store the teaching outputs."""
+    """Run in the smoke profile (from the notebook's folder, as nbval does) and store the teaching outputs; the
+    tagged cells keep the stored run's outputs, if the notebook has one."""
+    import copy
+
     from nbclient import NotebookClient
 
     nb = nbformat.read(nb_path, as_version=4)
+    before = copy.deepcopy(nb)
     os.environ["RLKIT_PROFILE"] = "smoke"
     NotebookClient(nb, timeout=1800, kernel_name="python3",
                    resources={"metadata": {"path": str(Path(nb_path).parent)}}).execute()
+    if stored_run(before) is not None:
+        for old, new in zip(before.cells, nb.cells, strict=True):
+            if new.cell_type == "code" and IGNORE in new.metadata.get("tags", []):
+                new.outputs = old.get("outputs", [])
     nbformat.write(clean(nb), nb_path)
+
+
+# ---------------------------------------------------------------- a stored cpu run
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_WARNING = re.compile(r"^\S+\.py:\d+: \w*Warning: ")  # "path/to/file.py:12: FutureWarning: ..."
+
+
+def _machine_paths(outputs) -> list[str]:
+    """Absolute paths of this machine (home, temporary folders, the checkout) in text outputs."""
+    marks = {str(Path.home()), "/tmp/", str(Path(__file__).resolve().parent.parent)}
+    text = "".join(_text(o) for o in outputs)
+    return [f"an absolute path of this machine ({m!r}) in its output" for m in marks if m and m in text]
+
+
+def _text(out) -> str:
+    if out.get("output_type") == "stream":
+        return out.get("text", "")
+    data = out.get("data", {})
+    return "".join(data.get(k, "") for k in ("text/plain", "text/html", "text/markdown"))
+
+
+def _tidy_stream(text: str) -> str:
+    """Colour codes and library warnings dropped, and each line at its last state: a carriage return rewrites a
+    line, which is how progress bars move, so only a bar's final state is kept."""
+    lines, skip_indented = [], False
+    for line in _ANSI.sub("", text).split("\n"):
+        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+        if _WARNING.match(line):  # a library's warning and the source line it quotes: noise, and a machine path
+            skip_indented = True
+            continue
+        if skip_indented and line.startswith("  "):
+            continue
+        skip_indented = False
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _small_png(b64: str) -> str:
+    """A figure scaled to at most FIGURE_WIDTH pixels wide and saved with a 256-colour palette."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB")
+    if image.width > FIGURE_WIDTH:
+        image = image.resize((FIGURE_WIDTH, round(image.height * FIGURE_WIDTH / image.width)), Image.LANCZOS)
+    buffer = io.BytesIO()
+    image.quantize(colors=256).save(buffer, format="PNG", optimize=True)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _coalesce(outputs) -> list:
+    """Consecutive stream outputs of the same stream joined into one (papermill stores each progress update as
+    its own output; joined, a carriage return can rewrite the line it belongs to)."""
+    joined = []
+    for out in outputs:
+        out = nbformat.from_dict(dict(out))
+        if joined and out.get("output_type") == "stream" and joined[-1].get("output_type") == "stream" \
+                and joined[-1].name == out.name:
+            joined[-1].text += out.text
+        else:
+            joined.append(out)
+    return joined
+
+
+def _tidy_outputs(outputs) -> list:
+    kept = []
+    for out in _coalesce(outputs):
+        if out.get("output_type") == "stream":
+            out.text = _tidy_stream(out.text)
+            if not out.text.strip():
+                continue
+        elif out.get("output_type") in ("display_data", "execute_result"):
+            data = {k: v for k, v in out.data.items() if not k.startswith("application/vnd.jupyter.widget")}
+            if not data:
+                continue
+            if "image/png" in data:
+                data["image/png"] = _small_png(data["image/png"])
+            out.data = data
+            out.pop("execution_count", None)
+        elif out.get("output_type") == "error":
+            raise SystemExit("the run stopped at an error: store only a run that finished")
+        kept.append(out)
+    return kept
+
+
+def store(run_path: str, nb_path: str, note: str = "") -> None:
+    """Copy the outputs of the tagged cells of ``run_path`` (a papermill run of the same lesson in the cpu profile,
+    default parameters) into ``nb_path``, cell by cell (matched by source), and record the run."""
+    import datetime
+
+    run, nb = nbformat.read(run_path, as_version=4), nbformat.read(nb_path, as_version=4)
+    injected = [c for c in run.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    extra = [line for c in injected for line in c.source.splitlines()
+             if line.strip() and not line.startswith("#")
+             and line.replace("'", '"') not in ('PROFILE = "cpu"', 'PROFILE = "auto"')]
+    if extra:
+        raise SystemExit(f"{run_path} ran with parameters {extra}: store a run with the default parameters "
+                         "(PROFILE cpu or auto)")
+    ran = {c.source: c for c in run.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get(
+        "tags", [])}
+    banner = "".join(_text(o) for c in run.cells for o in c.get("outputs", []))
+    if "PROFILE=cpu" not in banner:
+        raise SystemExit(f"{run_path} is not a cpu-profile run (its banner does not say PROFILE=cpu)")
+    missing = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or IGNORE not in cell.metadata.get("tags", []):
+            continue
+        if cell.source not in ran:
+            missing.append(i)
+            continue
+        cell.outputs = _tidy_outputs(ran[cell.source].get("outputs", []))
+        paths = _machine_paths(cell.outputs)
+        if paths:
+            raise SystemExit(f"cell {i}: {paths[0]}: run the lesson from the notebooks folder with default paths")
+    if missing:
+        raise SystemExit(f"cells {missing} of {nb_path} are not in {run_path}: the run is of another version")
+    nb.metadata.setdefault("rlkit", {})["stored_run"] = {
+        "profile": "cpu", "stored": datetime.date.today().isoformat(), **({"note": note} if note else {})}
+    nb = clean(nb)
+    found = problems(nb)
+    if found:
+        raise SystemExit(f"{nb_path} would not be clean: {found}")
+    nbformat.write(nb, nb_path)
 
 
 def main(argv: list[str]) -> int:
@@ -142,6 +296,8 @@ def main(argv: list[str]) -> int:
     elif cmd == "refresh":
         for path in args:
             refresh(path)
+    elif cmd == "store":
+        store(args[0], args[1], " ".join(args[2:]))
     elif cmd == "clean":
         for path in args:
             nbformat.write(clean(nbformat.read(path, as_version=4)), path)
