@@ -33,8 +33,8 @@ def results_path(output_dir: str | Path) -> Path:
     """The shared results table for a run folder: its parent folder / ``results.jsonl``.
 
     Example:
-        >>> results_path("outputs/grpo_countdown")  # run from /work/main
-        PosixPath('/work/main/outputs/results.jsonl')
+        >>> results_path("outputs/grpo_countdown") == Path.cwd() / "outputs" / "results.jsonl"
+        True
     """
     return Path(output_dir).absolute().parent / RESULTS_FILE
 
@@ -100,12 +100,14 @@ def write_metrics(
     ``delta`` (after - before) and a UTC ``timestamp`` are added; ``extra`` adds more
     fields (e.g. ``{"pass@8": 0.6}``). Returns the row.
 
-    Example:
-        >>> row = write_metrics("outputs/sft_gsm8k", notebook="sft_gsm8k", profile="tiny",
+    Example (in a temporary folder):
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> row = write_metrics(f"{folder}/sft_gsm8k", notebook="sft_gsm8k", profile="cpu",
         ...                     model="Qwen/Qwen2.5-0.5B-Instruct", metric="accuracy", before=0.20,
         ...                     after=0.27, n_eval=100, seconds=301.0, method="SFT", steps=50)
-        >>> row["delta"]
-        0.07
+        >>> row["delta"], Path(folder, "results.jsonl").exists(), Path(folder, "sft_gsm8k", "metrics.json").exists()
+        (0.07, True, True)
     """
     before, after = _require_real("before", before), _require_real("after", after)
     row = {

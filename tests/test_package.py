@@ -109,6 +109,7 @@ def test_every_module_imports_alone():
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_docstring_examples(module):
+def test_docstring_examples(module, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # an example that writes files writes them here; none may depend on the checkout
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0, f"{result.failed} of {module}'s {result.attempted} docstring examples failed"
