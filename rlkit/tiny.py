@@ -67,6 +67,20 @@ def cache_root() -> Path:
     return Path(os.environ.get("RLKIT_CACHE", Path.home() / ".cache" / "rlkit"))
 
 
+def shown(path: Path) -> str:
+    """``path`` as a message shows it: under ``$RLKIT_CACHE`` or the home folder rather than as this machine's
+    absolute path (so that stored notebook outputs and logs stay portable).
+
+    >>> shown(cache_root() / "tiny-qwen2-0123")[-16:]
+    '/tiny-qwen2-0123'
+    """
+    path = Path(path)
+    for root, name in ((os.environ.get("RLKIT_CACHE"), "$RLKIT_CACHE"), (str(Path.home()), "~")):
+        if root and path.is_relative_to(root):
+            return str(Path(name) / path.relative_to(root))
+    return str(path)
+
+
 def model_dir(recipe: dict = RECIPE) -> Path:
     return cache_root() / f"tiny-qwen2-{recipe_hash(recipe)}"
 
@@ -226,7 +240,7 @@ def build(recipe: dict = RECIPE, out_dir: Path | None = None, verbose: bool = Tr
     if verbose:
         n_params = sum(p.numel() for p in model.parameters())
         print(f"Building the offline tiny model ({n_params / 1e6:.1f}M parameters, {len(corpus)} documents, "
-              f"{int((blocks[1] != -100).sum()) / 1e6:.1f}M tokens in {len(blocks[0])} blocks) into {out_dir}")
+              f"{int((blocks[1] != -100).sum()) / 1e6:.1f}M tokens in {len(blocks[0])} blocks) into {shown(out_dir)}")
     losses = pretrain(model, blocks, recipe, log_every=100 if verbose else 0)
     model.generation_config.eos_token_id = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
     model.generation_config.pad_token_id = tokenizer.pad_token_id

@@ -5,11 +5,14 @@
     python scripts/nbtool.py refresh notebooks/03_grpo.ipynb    # run in the smoke profile, keep tagged outputs
     python scripts/nbtool.py check notebooks/*.ipynb            # fail if a notebook is not clean
     python scripts/nbtool.py store RUN.ipynb notebooks/03_grpo.ipynb  # keep a cpu run's results in the lesson
+    python scripts/nbtool.py colab notebooks/*.ipynb            # (re)write the Colab badge and install cell
+    python scripts/nbtool.py figures notebooks/*.ipynb          # the stored runs' README figures to docs/figures/
 
 Cell tags: ``parameters`` (papermill injects after it) and ``nbval-ignore-output`` (a cell whose output
 varies: timings, progress bars, sampled text, results; nbval does not compare it). Every other cell is a
 deterministic teaching cell: its smoke-profile output is stored in git and ``pytest --nbval`` checks it.
-No cell stores an execution count.
+No cell stores an execution count. The tag ``colab`` marks each lesson's Colab cell, which ``colab`` writes from
+the repository named in pyproject.toml; ``readme-figure`` marks the cell whose stored figure the README shows.
 
 A tagged cell stores no output, unless the notebook carries a **stored run**: ``store`` copies the outputs
 of the tagged cells from one cpu-profile run (papermill, default parameters) into the lesson, so that a
@@ -159,6 +162,81 @@ def refresh(nb_path: str) -> None:
     nbformat.write(clean(nb), nb_path)
 
 
+# ---------------------------------------------------------------- Colab
+COLAB = "colab"
+FIGURE = "readme-figure"
+_BADGE = re.compile(r"^\[!\[Open In Colab\]\(.*\)\]\(.*\)$", flags=re.MULTILINE)
+
+
+def repository(pyproject: Path = Path(__file__).parent.parent / "pyproject.toml") -> str:
+    """The kit's repository (``[project.urls] Repository`` in pyproject.toml), as ``https://github.com/OWNER/NAME``."""
+    match = re.search(r'^Repository\s*=\s*"(https://github\.com/[\w.-]+/[\w.-]+?)/?"', pyproject.read_text(),
+                      flags=re.MULTILINE)
+    if not match:
+        raise SystemExit(f"{pyproject} names no GitHub repository under [project.urls] (Repository = \"https://...\")")
+    return match[1]
+
+
+def colab_badge(repo: str, nb_name: str) -> str:
+    path = repo.removeprefix("https://github.com/")
+    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{path}/blob/main/notebooks/{nb_name})")
+
+
+def colab_source(repo: str) -> str:
+    """The first code cell of every lesson: on Colab, install the kit and pick the profile; elsewhere nothing."""
+    return f'''# Colab only: install the kit with its GPU extras from its repository, and run the gpu profile when the runtime
+# has a GPU (Runtime > Change runtime type > T4 GPU). Anywhere else this cell does nothing.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "rlkit[gpu] @ git+{repo}"],
+                   check=True)
+    import torch
+
+    if torch.cuda.is_available():
+        os.environ["RLKIT_PROFILE"] = "gpu"  # PROFILE = "auto" below reads it
+    else:
+        print("This Colab runtime has no GPU, so the lesson runs the cpu profile (the offline tiny model). "
+              "For the gpu profile: Runtime > Change runtime type > T4 GPU, then run the notebook again.")'''
+
+
+def add_colab(nb, nb_name: str, repo: str):
+    """Put the Colab badge under the lesson's title and the Colab cell right after the title cell (replacing
+    earlier ones, so that running it again changes nothing)."""
+    title = nb.cells[0]
+    if title.cell_type != "markdown" or not title.source.startswith("# "):
+        raise SystemExit(f"{nb_name}: the first cell must be the lesson's title in markdown")
+    lines = [line for line in title.source.split("\n") if not _BADGE.match(line)]
+    if len(lines) > 1 and lines[1] == "" and (len(lines) < 3 or lines[2] == ""):
+        del lines[1]  # the blank line a removed badge leaves
+    title.source = "\n".join([lines[0], "", colab_badge(repo, nb_name), *lines[1:]]).rstrip("\n")
+    nb.cells = [c for c in nb.cells if COLAB not in c.metadata.get("tags", [])]
+    cell = nbformat.v4.new_code_cell(colab_source(repo))
+    cell.metadata["tags"] = [COLAB]
+    nb.cells.insert(1, cell)
+    return nb
+
+
+def readme_figure(nb, out_dir: Path, stem: str) -> Path | None:
+    """Write the stored figure of the cell tagged ``readme-figure`` to ``out_dir/stem.png`` (the README shows it);
+    None when the lesson has no such cell. A tagged cell without a stored figure is an error: store a run first."""
+    import base64
+
+    cells = [c for c in nb.cells if FIGURE in c.metadata.get("tags", [])]
+    if not cells:
+        return None
+    pngs = [o["data"]["image/png"] for o in cells[0].get("outputs", []) if "image/png" in o.get("data", {})]
+    if not pngs:
+        raise SystemExit(f"{stem}: the cell tagged '{FIGURE}' holds no stored figure (store a cpu run first)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{stem}.png"
+    path.write_bytes(base64.b64decode(pngs[-1]))
+    return path
+
+
 # ---------------------------------------------------------------- a stored cpu run
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _WARNING = re.compile(r"^\S+\.py:\d+: \w*Warning: ")  # "path/to/file.py:12: FutureWarning: ..."
@@ -298,6 +376,15 @@ def main(argv: list[str]) -> int:
             refresh(path)
     elif cmd == "store":
         store(args[0], args[1], " ".join(args[2:]))
+    elif cmd == "colab":
+        repo = repository()
+        for path in args:
+            nbformat.write(clean(add_colab(nbformat.read(path, as_version=4), Path(path).name, repo)), path)
+    elif cmd == "figures":
+        for path in args:
+            written = readme_figure(nbformat.read(path, as_version=4), Path(__file__).parent.parent / "docs" / "figures",
+                                    Path(path).stem)
+            print(path, "->", written or "no figure")
     elif cmd == "clean":
         for path in args:
             nbformat.write(clean(nbformat.read(path, as_version=4)), path)

@@ -129,3 +129,20 @@ def test_refresh_keeps_the_stored_run(tmp_path, monkeypatch):
     done = nbformat.read(path, as_version=4)
     assert done.cells[1].outputs[0]["text"] == "42\n"  # the teaching cell ran
     assert done.cells[2].outputs[0]["text"] == "cpu result\n"  # the stored run's output stayed
+
+
+def test_the_readme_figure_is_the_stored_figure_of_its_tagged_cell(tmp_path):
+    from PIL import Image
+
+    ran, lesson = _paths(tmp_path, _run())
+    nbtool.store(ran, lesson)
+    nb = nbformat.read(lesson, as_version=4)
+    assert nbtool.readme_figure(nb, tmp_path / "figures", "lesson") is None  # no cell tagged: no figure
+    nb.cells[3].metadata["tags"].append(nbtool.FIGURE)
+    written = nbtool.readme_figure(nb, tmp_path / "figures", "lesson")
+    assert written == tmp_path / "figures" / "lesson.png"
+    assert Image.open(written).size == (nbtool.FIGURE_WIDTH, 300)  # the stored (scaled) figure
+    bare = _lesson()
+    bare.cells[3].metadata["tags"].append(nbtool.FIGURE)
+    with pytest.raises(SystemExit, match="no stored figure"):
+        nbtool.readme_figure(bare, tmp_path / "figures", "lesson")
