@@ -240,6 +240,7 @@ def readme_figure(nb, out_dir: Path, stem: str) -> Path | None:
 # ---------------------------------------------------------------- a stored cpu run
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _WARNING = re.compile(r"^\S+\.py:\d+: \w*Warning: ")  # "path/to/file.py:12: FutureWarning: ..."
+_SITE = re.compile(r"/\S*/site-packages/")  # where a library was installed, which its log lines may name
 
 
 def _machine_paths(outputs) -> list[str]:
@@ -257,11 +258,12 @@ def _text(out) -> str:
 
 
 def _tidy_stream(text: str) -> str:
-    """Colour codes and library warnings dropped, and each line at its last state: a carriage return rewrites a
-    line, which is how progress bars move, so only a bar's final state is kept."""
+    """Colour codes and library warnings dropped, installed libraries' folders shown as ``<site-packages>/``, and
+    each line at its last state: a carriage return rewrites a line, which is how progress bars move, so only a
+    bar's final state is kept."""
     lines, skip_indented = [], False
     for line in _ANSI.sub("", text).split("\n"):
-        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+        line = _SITE.sub("<site-packages>/", line.rstrip("\r").rsplit("\r", 1)[-1])
         if _WARNING.match(line):  # a library's warning and the source line it quotes: noise, and a machine path
             skip_indented = True
             continue

@@ -146,3 +146,10 @@ def test_the_readme_figure_is_the_stored_figure_of_its_tagged_cell(tmp_path):
     bare.cells[3].metadata["tags"].append(nbtool.FIGURE)
     with pytest.raises(SystemExit, match="no stored figure"):
         nbtool.readme_figure(bare, tmp_path / "figures", "lesson")
+
+
+def test_a_library_log_line_keeps_its_message_without_the_folder_the_library_is_installed_in():
+    text = f"\x1b[1mModel LOAD REPORT\x1b[0m from: {Path.home()}/venv/lib/python3.11/site-packages/pkg/model\nok\n"
+    tidy = nbtool._tidy_stream(text)
+    assert tidy == "Model LOAD REPORT from: <site-packages>/pkg/model\nok\n"
+    assert nbtool._machine_paths([nbformat.v4.new_output("stream", name="stderr", text=tidy)]) == []
