@@ -50,7 +50,8 @@ def common_args(cfg: RunConfig) -> dict:
         **rule.trainer_flags,
         use_cpu=not on_gpu,
         dataloader_num_workers=0,
-        gradient_checkpointing=False,  # set when the model is loaded (rlkit.modeling.add_lora)
+        gradient_checkpointing=cfg.gradient_checkpointing,  # the gpu profile's policy training (config.DEFAULTS)
+        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
     )
 
 

@@ -226,3 +226,20 @@ def test_the_banner_says_which_precision_ran(monkeypatch, capsys):
     fake_gpu(monkeypatch, "Tesla T4")
     info = setup(make_config("grpo", "smoke"))
     assert info["dtype"] == "float16" and "Tesla T4" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method", ["sft", "dpo", "grpo", "online_dpo", "rloo", "reward", "best_of_n"])
+def test_the_gpu_profile_trains_the_policy_with_gradient_checkpointing_and_nothing_else_changes(method):
+    """On a T4 the policy's activations were estimated above 16 GB without it (README, Hardware notes); TRL turns it
+    off while generating. The reward models keep it off (the Siamese design does not support it), and the offline
+    profiles are as they were, so their stored results still hold."""
+    from rlkit.config import make_config
+    from rlkit.training import common_args
+
+    policy_training = method not in ("reward", "best_of_n")
+    args = common_args(make_config(method, "gpu"))
+    assert args["gradient_checkpointing"] is policy_training
+    assert args["gradient_checkpointing_kwargs"] == ({"use_reentrant": False} if policy_training else None)
+    for offline in ("smoke", "cpu"):
+        args = common_args(make_config(method, offline))
+        assert args["gradient_checkpointing"] is False and args["gradient_checkpointing_kwargs"] is None
