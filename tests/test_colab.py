@@ -4,6 +4,7 @@ from the repository named in pyproject.toml and picks the gpu profile when the r
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import types
@@ -43,7 +44,8 @@ def test_adding_the_colab_parts_twice_changes_nothing():
 
 def _run_cell(monkeypatch, *, on_colab: bool, gpu: bool):
     calls = []
-    monkeypatch.delenv("RLKIT_PROFILE", raising=False)
+    monkeypatch.setenv("RLKIT_PROFILE", "")  # recorded first, so that the profile the cell sets is undone too
+    monkeypatch.delenv("RLKIT_PROFILE")
     monkeypatch.setattr(subprocess, "run", lambda cmd, check: calls.append((cmd, check)))
     if on_colab:
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
@@ -53,8 +55,6 @@ def _run_cell(monkeypatch, *, on_colab: bool, gpu: bool):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     exec(compile(nbtool.colab_source(nbtool.repository()), "colab-cell", "exec"), {})  # noqa: S102 (our own cell)
-    import os
-
     return calls, os.environ.get("RLKIT_PROFILE")
 
 
@@ -83,3 +83,7 @@ def test_on_colab_without_a_gpu_the_cell_says_how_to_get_one_and_leaves_the_prof
 def test_anywhere_else_the_cell_does_nothing(monkeypatch, capsys):
     calls, profile = _run_cell(monkeypatch, on_colab=False, gpu=True)
     assert calls == [] and profile is None and capsys.readouterr().out == ""
+
+
+def test_the_profile_the_cell_set_does_not_leak_into_later_tests():
+    assert os.environ.get("RLKIT_PROFILE") != "gpu"
