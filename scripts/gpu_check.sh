@@ -1,50 +1,75 @@
 #!/usr/bin/env bash
 # One command on a machine with an NVIDIA GPU, no network needed: the gpu rehearsal of every notebook on
-# CUDA, the GPU benchmarks, and the 2-process test when 2 GPUs exist. Models are random weights with the
-# real shapes (Qwen2.5-0.5B, 2 of its layers in the rehearsal, all 24 in the benchmarks; DeBERTa-v3-base),
-# datasets the mirror's fixtures (rlkit/rehearsal.py). Everything it prints goes to one results file.
+# CUDA (in the GPU's own precision and, where it has bf16, once more in fp16 as on a T4), the GPU benchmarks,
+# and the 2-process test when 2 GPUs exist. Models are random weights with the real shapes (Qwen2.5-0.5B, 2 of
+# its layers in the rehearsal, all 24 in the benchmarks; DeBERTa-v3-base), datasets the mirror's fixtures
+# (rlkit/rehearsal.py). The summary goes to one results file, everything printed to a log beside it.
 #
-#   bash scripts/gpu_check.sh [results-file]     # default: gpu_check_results.md; about 6-8 minutes
+#   bash scripts/gpu_check.sh [results-file]     # default: gpu_check_results.md (+ gpu_check_results.log)
 #
+# The two rehearsals run at the same time (they check that every notebook runs, and each notebook's peak
+# memory, which is per process; their seconds are not timings); the benchmarks run alone afterwards.
+# Each step has a time limit in seconds: REHEARSAL_TIMEOUT (default 900), BENCH_TIMEOUT (default 900).
 # Python: ./.venv when it exists, else the current python3 when it has the kit's dependencies, else
 # scripts/setup.sh (which needs the package index). vLLM rows run only when vllm is importable.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 results="$(realpath -m "${1:-gpu_check_results.md}")"
+log="${results%.md}.log"
+mkdir -p "$(dirname "$results")"
+: > "$log"
 if [ -x .venv/bin/python ]; then . .venv/bin/activate
-elif ! python3 -c "import torch, transformers, trl, peft, bitsandbytes, accelerate, datasets, papermill, math_verify, reasoning_gym" 2>/dev/null; then
+elif ! python3 -c "import torch, transformers, trl, peft, bitsandbytes, accelerate, datasets, papermill, math_verify" 2>/dev/null; then
   bash scripts/setup.sh && . .venv/bin/activate
 fi
 PY="$(command -v python3)"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 work="$(mktemp -d)"
 status=0
-step() { echo; echo "## $1"; echo; }
+step() { echo; echo "## $1"; echo; echo "===== $1" >> "$log"; }
+summary() { tee -a "$log" | grep -E "$1"; }  # the whole output to the log, the lines that matter to the results
+rehearse() {  # $1: label, then environment assignments for the pytest process and its kernels
+  local label="$1"; shift
+  env "$@" timeout "${REHEARSAL_TIMEOUT:-900}" "$PY" -m pytest tests/test_gpu_rehearsal.py -s -q -p no:cacheprovider \
+    --basetemp "$work/pytest-$label" > "$work/rehearsal-$label.out" 2>&1
+}
 {
   echo "# rlkit gpu_check, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv,noheader || { echo "no NVIDIA GPU"; exit 1; }
-  "$PY" -c "import torch, trl; print('torch', torch.__version__, 'CUDA', torch.version.cuda, '| trl', trl.__version__)"
+  "$PY" -c "import torch, transformers, trl, peft, bitsandbytes as bnb; print('torch', torch.__version__, 'CUDA', torch.version.cuda, '| transformers', transformers.__version__, '| trl', trl.__version__, '| peft', peft.__version__, '| bitsandbytes', bnb.__version__)"
+  bf16="$("$PY" -c "import torch; print(int(torch.cuda.is_bf16_supported(including_emulation=False)))")"
 
   step "gpu rehearsal: every notebook, gpu profile, on CUDA"
   t0=$SECONDS
-  "$PY" -m pytest tests/test_gpu_rehearsal.py -s -q -p no:cacheprovider 2>&1 | grep -E "rehearsed|passed|failed|Error|assert" || status=1
-  echo "(${SECONDS}s since the start of the rehearsal: $((SECONDS - t0))s)"
+  rehearse native &
+  native=$!
+  if [ "$bf16" = 1 ]; then rehearse fp16 RLKIT_REHEARSE_FP16=1 & fp16=$!; fi
+  wait "$native" || status=1
+  echo "### in the GPU's own precision" >> "$log"
+  summary "rehearsed|passed|failed|Error|assert" < "$work/rehearsal-native.out"
+  if [ "$bf16" = 1 ]; then
+    wait "$fp16" || status=1
+    echo; echo "### again in fp16, as on a T4 (PyTorch told the GPU has no bf16)"; echo "### fp16" >> "$log"
+    summary "rehearsed|passed|failed|Error|assert" < "$work/rehearsal-fp16.out"
+  fi
+  echo "(both rehearsals, run at the same time: $((SECONDS - t0))s)"
 
   step "benchmarks: Qwen2.5-0.5B shapes (24 layers, random weights), GRPO group 8 x 512 completion tokens"
-  "$PY" -c "from rlkit.rehearsal import build_mirror; build_mirror('$work/mirror', layers=24, verbose=False)" || status=1
+  "$PY" -c "from rlkit.rehearsal import build_mirror; build_mirror('$work/mirror', layers=24, verbose=False)" >> "$log" 2>&1 || status=1
   export RLKIT_HUB_MIRROR="$work/mirror"
-  (cd benchmarks && "$PY" grpo_throughput.py --profile gpu --weights nf4 --steps 2 --batch-size 8 --generations 8 \
-      --tokens 512 --repeats 1 2>/dev/null | grep -E "^\|") || status=1
-  (cd benchmarks && "$PY" grpo_throughput.py --profile gpu --weights 16bit --steps 2 --batch-size 8 --generations 8 \
-      --tokens 512 --repeats 1 2>/dev/null | grep -E "^\|" | tail -n 2) || status=1
+  bench() { (cd benchmarks && timeout "${BENCH_TIMEOUT:-900}" "$PY" "$@" 2>&1) | summary "^\|"; }
+  bench grpo_throughput.py --profile gpu --weights nf4 --steps 2 --batch-size 8 --generations 8 --tokens 512 \
+      --repeats 1 || status=1
+  bench grpo_throughput.py --profile gpu --weights 16bit --steps 2 --batch-size 8 --generations 8 --tokens 512 \
+      --repeats 1 | tail -n 2 || status=1
   if "$PY" -c "import vllm" 2>/dev/null; then
-    (cd benchmarks && "$PY" grpo_throughput.py --profile gpu --weights 16bit --vllm --steps 2 --batch-size 8 \
-        --generations 8 --tokens 512 --repeats 1 2>/dev/null | grep -E "^\|" | tail -n 2) || status=1
+    bench grpo_throughput.py --profile gpu --weights 16bit --vllm --steps 2 --batch-size 8 --generations 8 \
+        --tokens 512 --repeats 1 | tail -n 2 || status=1
   else
     echo "vLLM: not installed here, its rows not measured"
   fi
-  (cd benchmarks && "$PY" generation_throughput.py --model Qwen/Qwen2.5-0.5B-Instruct --task gsm8k --n 32 --tokens 256 \
-      --repeats 1 2>/dev/null | grep -E "^\|") || status=1
+  bench generation_throughput.py --model Qwen/Qwen2.5-0.5B-Instruct --task gsm8k --n 32 --tokens 256 --repeats 1 \
+      || status=1
   unset RLKIT_HUB_MIRROR
 
   step "2 processes (accelerate launch, DDP)"
@@ -62,10 +87,10 @@ PYEOF
   else
     echo "one GPU: the 2-process test ran on CPU only (tests/test_train_script.py)"
   fi
-  echo; echo "exit status: $status"
+  echo; echo "exit status: $status ($SECONDS s in all)"
   exit "$status"
 } 2>&1 | tee "$results"
 code="${PIPESTATUS[0]}"
 rm -rf "$work"
-echo "results: $results"
+echo "results: $results (everything printed: $log)"
 exit "$code"

@@ -14,6 +14,7 @@ are off outside the cpu profile. A notebook that raises fails the test with the 
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -92,6 +93,38 @@ def test_the_mirror_has_the_real_special_ids_and_shapes(rehearsal_mirror):
     assert (rm_tok.cls_token_id, rm_tok.sep_token_id, rm_tok.mask_token_id) == (1, 2, 128000)
 
 
+# Read by the notebook's kernel at start (IPython runs the files in $IPYTHONDIR/profile_default/startup): after
+# every cell it writes the process's CUDA peak memory, and with RLKIT_REHEARSE_FP16=1 it makes PyTorch report no
+# native bf16, so that the kit's precision rule takes a T4's path (fp16 weights, fp16 autocast and loss scaling)
+# on any GPU. Only on a machine with CUDA (scripts/gpu_check.sh); the CPU rehearsal runs without it.
+KERNEL_STARTUP = """
+import json, os
+import torch
+if os.environ.get("RLKIT_REHEARSE_FP16") == "1":
+    torch.cuda.is_bf16_supported = lambda including_emulation=True: False
+def _rehearsal_peak(result, _path=os.environ["RLKIT_REHEARSAL_PEAK"]):
+    if torch.cuda.is_initialized():
+        with open(_path, "w") as f:
+            json.dump({"allocated_GB": torch.cuda.max_memory_allocated() / 2**30,
+                       "reserved_GB": torch.cuda.max_memory_reserved() / 2**30}, f)
+get_ipython().events.register("post_run_cell", _rehearsal_peak)
+"""
+
+
+def _cuda_kernel_startup(tmp_path, monkeypatch) -> Path | None:
+    """On CUDA: the kernel startup file above in a fresh IPYTHONDIR; returns the file its peak is written to."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    startup = tmp_path / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-rehearsal.py").write_text(KERNEL_STARTUP)
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("RLKIT_REHEARSAL_PEAK", str(tmp_path / "peak.json"))
+    return tmp_path / "peak.json"
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_notebook_runs_with_the_gpu_profile(notebook, rehearsal_mirror, tmp_path, monkeypatch):
     import papermill
@@ -100,6 +133,7 @@ def test_notebook_runs_with_the_gpu_profile(notebook, rehearsal_mirror, tmp_path
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    peak_file = _cuda_kernel_startup(tmp_path, monkeypatch)
     work = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", work)
     name = notebook.removesuffix(".ipynb")
@@ -118,4 +152,12 @@ def test_notebook_runs_with_the_gpu_profile(notebook, rehearsal_mirror, tmp_path
             assert row["n_samples"] == SCALE[name]["N_SAMPLES"] and list(row["curves"]) == ["SFT"], row
         else:
             assert row["steps"] >= 1, row
-    print(f"{notebook}: gpu profile rehearsed in {time.time() - started:.0f}s")
+    memory = ""
+    if peak_file is not None:
+        dtypes = sorted(set(re.findall(r"device: cuda\S* \((\w+):", banner)))
+        if os.environ.get("RLKIT_REHEARSE_FP16") == "1":
+            assert dtypes in ([], ["float16"]), f"the fp16 rehearsal ran in {dtypes}"
+        peak = json.loads(peak_file.read_text()) if peak_file.exists() else None
+        memory = (f" ({'/'.join(dtypes) or 'dtype not printed'}), CUDA peak {peak['allocated_GB']:.2f} GB allocated, "
+                  f"{peak['reserved_GB']:.2f} GB reserved" if peak else ", CUDA not used by the kernel")
+    print(f"{notebook}: gpu profile rehearsed in {time.time() - started:.0f}s{memory}")
