@@ -36,6 +36,7 @@ def plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, reward_weights, 
     """TRL's GRPOTrainer as a user would build it from TRL's documentation, with the kit's settings."""
     from trl import GRPOConfig, GRPOTrainer
 
+    from rlkit import training
     from rlkit.modeling import precision
 
     args = GRPOConfig(
@@ -49,8 +50,11 @@ def plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, reward_weights, 
     # GRPOConfig's own defaults are bf16=True and gradient_checkpointing=True: left in, the "plain" side
     # would run bf16 autocast on a CPU (faster wherever the CPU has bf16 instructions) and measure that,
     # not the kit.
-    return GRPOTrainer(model=policy, reward_funcs=reward_funcs, args=args, processing_class=tokenizer,
-                       train_dataset=prompts.remove_columns(["completion"]))
+    trainer = GRPOTrainer(model=policy, reward_funcs=reward_funcs, args=args, processing_class=tokenizer,
+                          train_dataset=prompts.remove_columns(["completion"]))
+    # The one kit fix the plain side needs too: TRL casts 4-bit models' adapters to bf16, which fp16 (a T4) cannot
+    # train (rlkit.training.trainable_dtype_for_precision); it changes nothing where the GPU has bf16.
+    return training.trainable_dtype_for_precision(trainer)
 
 
 def timed(trainer) -> tuple[float, float]:

@@ -284,6 +284,7 @@ def train_round(policy, ref_model, tokenizer, pairs: list[dict], n_steps: int, c
     from transformers.trainer_callback import PrinterCallback
 
     from rlkit.checks import check_pairs
+    from rlkit.training import trainable_dtype_for_precision
 
     order = list(range(len(pairs)))
     random.Random(seed).shuffle(order)
@@ -297,6 +298,7 @@ def train_round(policy, ref_model, tokenizer, pairs: list[dict], n_steps: int, c
             step_batches=split_steps(len(data), n_steps), callbacks=list(callbacks))
     finally:
         enable_progress_bar()
+    trainable_dtype_for_precision(trainer)  # a 4-bit policy's adapters stay fp32 unless the rule is bf16 (T4: fp16)
     trainer.remove_callback(PrinterCallback)  # disable_tqdm would otherwise print every step's log
     trainer.train()
     return trainer.state.log_history

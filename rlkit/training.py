@@ -55,6 +55,30 @@ def common_args(cfg: RunConfig) -> dict:
     )
 
 
+def trainable_dtype_for_precision(trainer):
+    """Undo TRL's bf16 cast of a quantized model's trainable weights where the precision rule is not bf16;
+    returns ``trainer``.
+
+    Every TRL trainer the kit builds (SFT, DPO, GRPO, RLOO, reward) casts the trainable weights of a 4-bit or
+    8-bit model to bf16 in its ``__init__``, as the QLoRA paper trains its adapters. Under bf16 autocast that is
+    QLoRA. Under fp16 autocast (a T4 or V100, :func:`rlkit.modeling.precision`) the fp16 gradient scaler cannot
+    unscale bf16 gradients, and the first optimizer step fails with ``"_amp_foreach_non_finite_check_and_unscale_cuda"
+    not implemented for 'BFloat16'`` (found on CUDA by scripts/gpu_check.sh's fp16 rehearsal); on a CPU the
+    adapters would train in bf16 while everything else is fp32. There the adapters go back to fp32, as PEFT
+    creates them. Parameters keep their identity (only ``.data`` changes), so an optimizer built before still
+    holds them.
+    """
+    import torch
+
+    from rlkit.modeling import precision
+
+    if precision().dtype != torch.bfloat16:
+        for param in trainer.model.parameters():
+            if param.requires_grad and param.dtype == torch.bfloat16:
+                param.data = param.data.float()
+    return trainer
+
+
 def sft_trainer(model, tokenizer, train_dataset, cfg: RunConfig, **overrides):
     """TRL's SFTTrainer on prompt/completion rows: the loss covers completion tokens only."""
     from trl import SFTConfig, SFTTrainer
@@ -62,8 +86,8 @@ def sft_trainer(model, tokenizer, train_dataset, cfg: RunConfig, **overrides):
     args = SFTConfig(**{**common_args(cfg), "max_length": cfg.max_prompt_length + cfg.max_completion_length,
                         "completion_only_loss": True, **overrides})
     keep = [c for c in ("prompt", "completion", "messages") if c in train_dataset.column_names]
-    return SFTTrainer(model=model, args=args, train_dataset=train_dataset.select_columns(keep),
-                      processing_class=tokenizer)
+    return trainable_dtype_for_precision(SFTTrainer(model=model, args=args, train_dataset=train_dataset.select_columns(keep),
+                                                    processing_class=tokenizer))
 
 
 SIGNATURE_KEYS = ("method", "model", "task", "seed", "lora_r", "lora_alpha", "load_in_4bit", "learning_rate",
@@ -170,8 +194,9 @@ def grpo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, 
         **common_args(cfg), "num_generations": cfg.num_generations, "max_completion_length": cfg.max_completion_length,
         "temperature": cfg.temperature, "top_k": 0, "beta": cfg.beta, "loss_type": "dapo", "scale_rewards": "group",
         "log_completions": False, "disable_dropout": True, **overrides})
-    return GRPOTrainer(model=model, reward_funcs=list(reward_funcs), args=args, processing_class=tokenizer,
-                       train_dataset=_prompts_only(train_dataset))
+    return trainable_dtype_for_precision(GRPOTrainer(
+        model=model, reward_funcs=list(reward_funcs), args=args, processing_class=tokenizer,
+        train_dataset=_prompts_only(train_dataset)))
 
 
 # ---------------------------------------------------------------- DPO
@@ -195,7 +220,8 @@ def dpo_trainer(model, tokenizer, pairs, cfg: RunConfig, nll_weight: float = 0.0
     args = DPOConfig(**{**common_args(cfg), "beta": cfg.beta, **dpo_losses(nll_weight),
                         "max_length": cfg.max_prompt_length + cfg.max_completion_length, "disable_dropout": True,
                         **overrides})
-    return DPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=_pairs_only(pairs))
+    return trainable_dtype_for_precision(DPOTrainer(model=model, args=args, processing_class=tokenizer,
+                                                    train_dataset=_pairs_only(pairs)))
 
 
 # ---------------------------------------------------------------- reward model and RLOO
@@ -210,7 +236,8 @@ def reward_trainer(model, tokenizer, pairs, cfg: RunConfig, **overrides):
     args = RewardConfig(**{**common_args(cfg), "max_length": cfg.max_prompt_length + cfg.max_completion_length,
                            "disable_dropout": True, "center_rewards_coefficient": 0.01,
                            **overrides})
-    return RewardTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=_pairs_only(pairs))
+    return trainable_dtype_for_precision(RewardTrainer(model=model, args=args, processing_class=tokenizer,
+                                                       train_dataset=_pairs_only(pairs)))
 
 
 def rloo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, reward_processing_classes=None,
@@ -232,5 +259,6 @@ def rloo_trainer(model, tokenizer, train_dataset, reward_funcs, cfg: RunConfig, 
         **common_args(cfg), "num_generations": cfg.num_generations, "max_completion_length": cfg.max_completion_length,
         "temperature": cfg.temperature, "top_k": 0, "beta": cfg.beta, "log_completions": False,
         "disable_dropout": True, **overrides})
-    return RLOOTrainer(model=model, reward_funcs=list(reward_funcs), args=args, processing_class=tokenizer,
-                       reward_processing_classes=classes, train_dataset=_prompts_only(train_dataset))
+    return trainable_dtype_for_precision(RLOOTrainer(
+        model=model, reward_funcs=list(reward_funcs), args=args, processing_class=tokenizer,
+        reward_processing_classes=classes, train_dataset=_prompts_only(train_dataset)))

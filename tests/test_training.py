@@ -52,6 +52,41 @@ def test_completion_mask_equals_trl(mini_model, tmp_path):
     assert any(label == -100 for label in trainer.train_dataset[0]["labels"])  # the prompt is masked
 
 
+def _trainable_dtypes(model) -> set:
+    return {p.dtype for p in model.parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("method", ["sft", "grpo", "dpo", "rloo"])
+def test_a_4bit_policy_keeps_fp32_adapters_in_every_trainer_unless_the_rule_is_bf16(mini_model, tmp_path, method):
+    """TRL casts a quantized model's adapters to bf16 in each trainer's __init__; fp16 autocast (a T4) cannot
+    unscale bf16 gradients, so unless the precision rule is bf16 the kit puts them back in fp32."""
+    def build(out):
+        cfg = config.make_config(method, "smoke", output_dir=str(out), model=str(mini_model), load_in_4bit=True,
+                                 lora_r=4, lora_alpha=8)
+        lm, tok = modeling.load_policy(cfg.model, load_in_4bit=True, lora_r=4, lora_alpha=8)
+        assert _trainable_dtypes(lm) == {torch.float32}  # as PEFT creates them
+        if method == "sft":
+            return training.sft_trainer(lm, tok, sft.sft_mix("arithmetic", 4, seed=0), cfg)
+        if method == "dpo":
+            pairs = Dataset.from_list([{"prompt": r["prompt"], "chosen": r["completion"],
+                                        "rejected": [{"role": "assistant", "content": "<answer>0</answer>"}]}
+                                       for r in _data(4)])
+            return training.dpo_trainer(lm, tok, pairs, cfg)
+        build_rl = training.grpo_trainer if method == "grpo" else training.rloo_trainer
+        return build_rl(lm, tok, _data(), [rewards.math_reward], cfg)
+
+    assert _trainable_dtypes(build(tmp_path / "fp32").model) == {torch.float32}  # this machine: the fp32 rule
+    # TRL's own cast is what this undoes (if TRL stops casting, this test says so):
+    rule_bf16 = modeling.Precision("cpu", torch.bfloat16, "a faked bf16 rule")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(modeling, "precision", lambda: rule_bf16)
+        patch.setattr(training, "common_args", lambda cfg: {**_common_args(cfg), "bf16": False})
+        assert _trainable_dtypes(build(tmp_path / "bf16").model) == {torch.bfloat16}  # QLoRA as TRL does it
+
+
+_common_args = training.common_args
+
+
 class _Interrupt(TrainerCallback):
     """Raise in the middle of training, after a checkpoint was written: a crash or Ctrl-C."""
 
