@@ -9,7 +9,8 @@
 #
 # The two rehearsals run at the same time (they check that every notebook runs, and each notebook's peak
 # memory, which is per process; their seconds are not timings); the benchmarks run alone afterwards.
-# Each step has a time limit in seconds: REHEARSAL_TIMEOUT (default 900), BENCH_TIMEOUT (default 900).
+# Each step has a time limit in seconds: REHEARSAL_TIMEOUT (default 900), BENCH_TIMEOUT (default 900, per benchmark).
+# STEPS picks the steps (default "rehearsal fp16 bench ddp"), e.g. STEPS=bench for the benchmarks alone.
 # Python: ./.venv when it exists, else the current python3 when it has the kit's dependencies, else
 # scripts/setup.sh (which needs the package index). vLLM rows run only when vllm is importable.
 set -uo pipefail
@@ -39,44 +40,54 @@ rehearse() {  # $1: label, then environment assignments for the pytest process a
   "$PY" -c "import torch, transformers, trl, peft, bitsandbytes as bnb; print('torch', torch.__version__, 'CUDA', torch.version.cuda, '| transformers', transformers.__version__, '| trl', trl.__version__, '| peft', peft.__version__, '| bitsandbytes', bnb.__version__)"
   bf16="$("$PY" -c "import torch; print(int(torch.cuda.is_bf16_supported(including_emulation=False)))")"
 
-  step "gpu rehearsal: every notebook, gpu profile, on CUDA"
-  t0=$SECONDS
-  rehearse native &
-  native=$!
-  if [ "$bf16" = 1 ]; then rehearse fp16 RLKIT_REHEARSE_FP16=1 & fp16=$!; fi
-  wait "$native" || status=1
-  echo "### in the GPU's own precision" >> "$log"
-  summary "rehearsed|passed|failed|Error|assert" < "$work/rehearsal-native.out"
-  if [ "$bf16" = 1 ]; then
-    wait "$fp16" || status=1
-    echo; echo "### again in fp16, as on a T4 (PyTorch told the GPU has no bf16)"; echo "### fp16" >> "$log"
-    summary "rehearsed|passed|failed|Error|assert" < "$work/rehearsal-fp16.out"
-  fi
-  echo "(both rehearsals, run at the same time: $((SECONDS - t0))s)"
+  steps=" ${STEPS:-rehearsal fp16 bench ddp} "
+  on() { [[ "$steps" == *" $1 "* ]]; }
+  fp16_pass=0  # the second rehearsal in fp16: only where the GPU has bf16 (elsewhere the first one is fp16)
+  if on fp16 && [ "$bf16" = 1 ]; then fp16_pass=1; fi
 
-  step "benchmarks: Qwen2.5-0.5B shapes (24 layers, random weights), GRPO group 8 x 512 completion tokens"
-  "$PY" -c "from rlkit.rehearsal import build_mirror; build_mirror('$work/mirror', layers=24, verbose=False)" >> "$log" 2>&1 || status=1
-  export RLKIT_HUB_MIRROR="$work/mirror"
-  bench() { (cd benchmarks && timeout "${BENCH_TIMEOUT:-900}" "$PY" "$@" 2>&1) | summary "^\|"; }
-  bench grpo_throughput.py --profile gpu --weights nf4 --steps 2 --batch-size 8 --generations 8 --tokens 512 \
-      --repeats 1 || status=1
-  bench grpo_throughput.py --profile gpu --weights 16bit --steps 2 --batch-size 8 --generations 8 --tokens 512 \
-      --repeats 1 | tail -n 2 || status=1
-  if "$PY" -c "import vllm" 2>/dev/null; then
-    bench grpo_throughput.py --profile gpu --weights 16bit --vllm --steps 2 --batch-size 8 --generations 8 \
-        --tokens 512 --repeats 1 | tail -n 2 || status=1
-  else
-    echo "vLLM: not installed here, its rows not measured"
+  if on rehearsal || [ "$fp16_pass" = 1 ]; then
+    step "gpu rehearsal: every notebook, gpu profile, on CUDA"
+    t0=$SECONDS
+    if on rehearsal; then rehearse native & native=$!; fi
+    if [ "$fp16_pass" = 1 ]; then rehearse fp16 RLKIT_REHEARSE_FP16=1 & fp16=$!; fi
+    if on rehearsal; then
+      wait "$native" || status=1
+      echo "### in the GPU's own precision" >> "$log"
+      summary "rehearsed|passed|failed|Error|assert" < "$work/rehearsal-native.out"
+    fi
+    if [ "$fp16_pass" = 1 ]; then
+      wait "$fp16" || status=1
+      echo; echo "### again in fp16, as on a T4 (PyTorch told the GPU has no bf16)"; echo "### fp16" >> "$log"
+      summary "rehearsed|passed|failed|Error|assert" < "$work/rehearsal-fp16.out"
+    fi
+    echo "(the rehearsals, run at the same time: $((SECONDS - t0))s)"
   fi
-  bench generation_throughput.py --model Qwen/Qwen2.5-0.5B-Instruct --task gsm8k --n 32 --tokens 256 --repeats 1 \
+
+  if on bench; then
+    step "benchmarks: Qwen2.5-0.5B shapes (24 layers, random weights), GRPO group 8 x 512 completion tokens"
+    "$PY" -c "from rlkit.rehearsal import build_mirror; build_mirror('$work/mirror', layers=24, verbose=False)" \
+      >> "$log" 2>&1 || status=1
+    export RLKIT_HUB_MIRROR="$work/mirror"
+    bench() { (cd benchmarks && timeout "${BENCH_TIMEOUT:-900}" "$PY" "$@" 2>&1) | summary "^\|"; }
+    grpo=(grpo_throughput.py --profile gpu --steps 2 --batch-size 8 --generations 8 --tokens 512 --repeats 1)
+    bench "${grpo[@]}" --weights nf4 || status=1
+    bench "${grpo[@]}" --weights 16bit | tail -n 2 || status=1
+    if "$PY" -c "import vllm" 2>/dev/null; then
+      bench "${grpo[@]}" --weights 16bit --vllm | tail -n 2 || status=1
+    else
+      echo "vLLM: not installed here, its rows not measured"
+    fi
+    bench generation_throughput.py --model Qwen/Qwen2.5-0.5B-Instruct --task gsm8k --n 32 --tokens 256 --repeats 1 \
       || status=1
-  unset RLKIT_HUB_MIRROR
+    unset RLKIT_HUB_MIRROR
+  fi
 
-  step "2 processes (accelerate launch, DDP)"
-  if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
-    "$PY" -m accelerate.commands.launch --config_file configs/accelerate/ddp.yaml -m rlkit.train grpo --profile smoke \
-      --output-dir "$work/ddp" max_steps=2 learning_rate=0.01 n_train=64 2>&1 | tail -n 3 || status=1
-    "$PY" - "$work/ddp" <<'PYEOF' || status=1
+  if on ddp; then
+    step "2 processes (accelerate launch, DDP)"
+    if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
+      "$PY" -m accelerate.commands.launch --config_file configs/accelerate/ddp.yaml -m rlkit.train grpo --profile smoke \
+        --output-dir "$work/ddp" max_steps=2 learning_rate=0.01 n_train=64 2>&1 | tail -n 3 || status=1
+      "$PY" - "$work/ddp" <<'PYEOF' || status=1
 import json, sys
 ranks = [json.load(open(f"{sys.argv[1]}/ranks/rank{r}.json")) for r in (0, 1)]
 same = ranks[0]["weights"] == ranks[1]["weights"]
@@ -84,8 +95,9 @@ disjoint = not set(ranks[0]["prompts"]) & set(ranks[1]["prompts"])
 print(f"2 GPUs: identical LoRA weights {same}, different prompts {disjoint}")
 sys.exit(0 if same and disjoint else 1)
 PYEOF
-  else
-    echo "one GPU: the 2-process test ran on CPU only (tests/test_train_script.py)"
+    else
+      echo "one GPU: the 2-process test ran on CPU only (tests/test_train_script.py)"
+    fi
   fi
   echo; echo "exit status: $status ($SECONDS s in all)"
   exit "$status"
