@@ -78,13 +78,11 @@ def test_a_4bit_policy_keeps_fp32_adapters_in_every_trainer_unless_the_rule_is_b
     assert _trainable_dtypes(build(tmp_path / "fp32").model) == {torch.float32}  # this machine: the fp32 rule
     # TRL's own cast is what this undoes (if TRL stops casting, this test says so):
     rule_bf16 = modeling.Precision("cpu", torch.bfloat16, "a faked bf16 rule")
+    common_args = training.common_args  # the real one, under the faked rule without bf16 autocast on this CPU
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(modeling, "precision", lambda: rule_bf16)
-        patch.setattr(training, "common_args", lambda cfg: {**_common_args(cfg), "bf16": False})
+        patch.setattr(training, "common_args", lambda cfg: {**common_args(cfg), "bf16": False})
         assert _trainable_dtypes(build(tmp_path / "bf16").model) == {torch.bfloat16}  # QLoRA as TRL does it
-
-
-_common_args = training.common_args
 
 
 class _Interrupt(TrainerCallback):
