@@ -24,24 +24,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
-# Scale only: steps, rows, and (where a notebook has the setting) batch and completion length.
+# Scale only: steps, rows, and (where a notebook has the setting) batch, group size and completion length.
+TOKENS = 32  # new tokens per completion in every notebook that has the setting
 SCALE = {
     "00_setup": {},
-    "01_sft": dict(MAX_STEPS=1, N_TRAIN=16, N_EVAL=4, HEADROOM_K=2, MAX_COMPLETION_LENGTH=32),
+    "01_sft": dict(MAX_STEPS=1, N_TRAIN=16, N_EVAL=4, HEADROOM_K=2, MAX_COMPLETION_LENGTH=TOKENS),
     "02_dpo": dict(MAX_STEPS=1, N_EVAL=4, BATCH_SIZE=2),
     # groups of 2 (the profile's 8 and 4 cost minutes on a CPU: a policy's 151,936-word head over every sampled token)
-    "03_grpo": dict(MAX_STEPS=1, N_EVAL=4, BATCH_SIZE=2, NUM_GENERATIONS=2, MAX_COMPLETION_LENGTH=32),
-    "04_rloo": dict(MAX_STEPS=1, RM_STEPS=2, N_EVAL=4, BATCH_SIZE=2, NUM_GENERATIONS=2, MAX_COMPLETION_LENGTH=32,
+    "03_grpo": dict(MAX_STEPS=1, N_EVAL=4, BATCH_SIZE=2, NUM_GENERATIONS=2, MAX_COMPLETION_LENGTH=TOKENS),
+    "04_rloo": dict(MAX_STEPS=1, RM_STEPS=2, N_EVAL=4, BATCH_SIZE=2, NUM_GENERATIONS=2, MAX_COMPLETION_LENGTH=TOKENS,
                     # not scale: section 10 with the decoder design, opt-in on gpu, rehearsed here too (the
                     # cross-encoder's path is the main run's)
                     RM_DESIGNS="siamese,decoder"),
     # one arm: DPO rounds with a reference re-synced from 4-bit + LoRA (s = 2 over 3 steps, one probe); P2's GRPO
     # settings are unit-tested and its trainer is 03's. Section 3's two rounds by hand run as written.
     "05_online_dpo": dict(MAX_STEPS=3, N_EVAL=4, PROMPTS_PER_STEP=1, K=2, EVAL_K=2, PROBE_PROMPTS=2, PROBE_EVERY=3,
-                          MAX_COMPLETION_LENGTH=32, SEMI_S="2,3", ABLATE_S=2, ARMS="semi-2-refsync",
+                          MAX_COMPLETION_LENGTH=TOKENS, SEMI_S="2,3", ABLATE_S=2, ARMS="semi-2-refsync",
                           GOLD_WHEN_ALL_WRONG=True),
     # P1's Countdown with the Instruct model; 03's rehearsal trained on GSM8K, so the RL comparison is skipped
-    "06_best_of_n": dict(N_SAMPLES=4, N_EVAL=2, RM_TRAIN_PROMPTS=4, RM_EVAL_PROMPTS=2, RM_STEPS=1, MAX_COMPLETION_LENGTH=32),
+    "06_best_of_n": dict(N_SAMPLES=4, N_EVAL=2, RM_TRAIN_PROMPTS=4, RM_EVAL_PROMPTS=2, RM_STEPS=1, MAX_COMPLETION_LENGTH=TOKENS),
 }
 
 pytestmark = pytest.mark.rehearsal
