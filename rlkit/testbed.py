@@ -46,6 +46,22 @@ class Headroom:
         return self.gap >= MIN_GAP and low <= self.greedy.accuracy <= high
 
 
+def chosen(tasks: list[str], wanted=None) -> list[str]:
+    """The families of ``tasks`` named in ``wanted`` (a name or a list; ``None``: all), in ``tasks``' order.
+
+    >>> chosen(["arithmetic", "countdown", "code"], ["code", "arithmetic"])
+    ['arithmetic', 'code']
+    """
+    if wanted is None:
+        return list(tasks)
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    unknown = [t for t in wanted if t not in tasks]
+    if unknown or not wanted:
+        raise ValueError(f"HEADROOM_TASKS={wanted!r}: name one or more of the families this run trains on, {list(tasks)} "
+                         "(or None for all of them)")
+    return [t for t in tasks if t in wanted]
+
+
 def measure(model, tokenizer, task: str, held_out, *, max_new_tokens: int, k: int = K, batch_size: int = 256,
             seed: int = 0) -> Headroom:
     """Greedy accuracy and pass@1/pass@k from ``k`` samples at T = 1 on ``held_out``, scored by the task's verifier."""

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-# Families whose headroom the tiny model does not reach yet (issue 11 is open for them): the check runs and
-# must fail, so the day it passes the xfail turns red and the marker must go.
-NO_HEADROOM_YET = {"countdown", "knights_knaves", "zebra"}
+# The families whose headroom 01 measures here: the two where the tiny model has it. Countdown, knights and knaves
+# and zebra have none yet (issue 11 is open for them: pass@8 at most 0.004 on 500 prompts each, README, testbed);
+# 01's default run still measures all five and its stored run shows them. Leaving them out of CI saves about 3
+# of 01's 8 minutes here (zebra alone took 106 s, knights and knaves 50, Countdown 32).
+HEADROOM_TASKS = ["arithmetic", "code"]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def _positive(metrics: dict, key: str = "", min_gain: float = 0.0) -> None:
 
 @pytest.fixture(scope="module")
 def sft_metrics(outputs):
-    return _run("01_sft", outputs)
+    return _run("01_sft", outputs, HEADROOM_TASKS=HEADROOM_TASKS)
 
 
 @pytest.mark.slow
@@ -51,10 +53,9 @@ def test_01_sft_gain(sft_metrics):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["arithmetic", "countdown", "knights_knaves", "zebra", "code"])
-def test_01_headroom(sft_metrics, task, request):
-    if task in NO_HEADROOM_YET:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="the tiny model does not reach headroom here yet"))
+@pytest.mark.parametrize("task", HEADROOM_TASKS)
+def test_01_headroom(sft_metrics, task):
+    assert sorted(sft_metrics["headroom"]) == sorted(HEADROOM_TASKS)
     h = sft_metrics["headroom"][task]
     assert h["n"] >= 500
     assert h["pass@8"] - h["pass@1"] >= 0.25 and 0.10 <= h["greedy"] <= 0.70, h
@@ -84,18 +85,24 @@ def test_03_grpo_main_job_pass1_target(outputs):
 # so GRPO trades one guess for another (greedy `min` 0 -> 1 and `max` 1 -> 0) and the greedy mean stays put. The
 # notebook asserts the greedy gain, so here its run may stop there: the sampled pass rate must still have risen,
 # and the greedy shortfall is reported as an expected failure. (Countdown has no headroom: see test_01_headroom.)
+# CI runs 100 of the lesson's 200 steps: the sampled gain had come by then (natively, 01 built here: 100 steps
+# +0.050 [0.028, 0.075] in 4.5 min; 200 steps without AVX-512 +0.051 [0.029, 0.075] in 8.7 min).
+CODE_STEPS = 100
+
+
 @pytest.mark.slow
 def test_03_grpo_other_family(outputs, sft_metrics):
     import papermill
 
     greedy_rose = True
     try:
-        metrics = _run("03_grpo", outputs, tag="_code", SFT_DIR=str(outputs / "01_sft"), TASK="code")
+        metrics = _run("03_grpo", outputs, tag="_code", SFT_DIR=str(outputs / "01_sft"), TASK="code",
+                       MAX_STEPS=CODE_STEPS)
     except papermill.PapermillExecutionError as exc:
         assert "interval of the greedy gain includes 0" in str(exc), exc  # any other failure is a failure
         greedy_rose = False
         metrics = json.loads((outputs / "03_grpo_code" / "metrics.json").read_text())
-    assert metrics["n_eval"] >= 500 and metrics["task"] == "code" and metrics["steps"] == 200
+    assert metrics["n_eval"] >= 500 and metrics["task"] == "code" and metrics["steps"] == CODE_STEPS
     _positive(metrics, "pass@1_")
     if not greedy_rose:
         pytest.xfail(f"03 on code: greedy {metrics['before']:.3f} -> {metrics['after']:.3f}, interval {metrics['ci95']} "

@@ -60,3 +60,15 @@ def test_terse_rows_keep_the_gold_answer():
     assert text.count("\n") == 1 and text.endswith(f"<answer>{row['answer']}</answer>")
     assert data.get_task("arithmetic").style(row, text) == "terse"
     assert data.get_task("arithmetic").style(row, row["completion"][0]["content"]) == "worked"
+
+
+def test_headroom_families_are_chosen_in_the_run_order_and_a_wrong_name_says_which_exist():
+    import pytest
+
+    tasks = ["arithmetic", "countdown", "code"]
+    assert testbed.chosen(tasks) == tasks
+    assert testbed.chosen(tasks, ["code", "arithmetic"]) == ["arithmetic", "code"]
+    assert testbed.chosen(tasks, "code") == ["code"]
+    for wrong in (["zebra"], []):
+        with pytest.raises(ValueError, match=r"one or more of the families.*'countdown'"):
+            testbed.chosen(tasks, wrong)
