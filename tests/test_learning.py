@@ -84,7 +84,7 @@ def test_03_grpo_main_job_pass1_target(outputs):
 # [-0.034, 0.052]). Why (README, testbed): the tiny model does not read which operation or constant a step names,
 # so GRPO trades one guess for another (greedy `min` 0 -> 1 and `max` 1 -> 0) and the greedy mean stays put. The
 # notebook asserts the greedy gain, so here its run may stop there: the sampled pass rate must still have risen,
-# and the greedy shortfall is reported as an expected failure. (Countdown has no headroom: see test_01_headroom.)
+# and the greedy shortfall is reported as an expected failure. (Countdown has no headroom: see HEADROOM_TASKS above.)
 # CI runs 100 of the lesson's 200 steps: the sampled gain had come by then (natively, 01 built here: 100 steps
 # +0.050 [0.028, 0.075] in 4.5 min; 200 steps without AVX-512 +0.051 [0.029, 0.075] in 8.7 min).
 CODE_STEPS = 100
