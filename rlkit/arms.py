@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlkit import online_dpo
+from rlkit.config import name_list
 from rlkit.errors import RlkitError
 
 
@@ -96,7 +97,7 @@ def select(study: list[Arm], names: str | None) -> list[Arm]:
     """
     if not names:
         return list(study)
-    wanted = [name.strip() for name in str(names).split(",") if name.strip()]
+    wanted = name_list(names)
     unknown = [name for name in wanted if name not in {a.name for a in study}]
     if unknown:
         raise RlkitError(f"ARMS names unknown arm(s) {unknown}. The arms of this study are "

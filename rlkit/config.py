@@ -30,6 +30,17 @@ GPU_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"  # RL lessons: follows the <think>/<ans
 GPU_BASE_MODEL = "Qwen/Qwen2.5-0.5B"  # 01_sft starts from the base model, as paper P1 does
 
 
+def name_list(value) -> list[str]:
+    """The names a list-valued notebook parameter gives: a comma-separated string (papermill's ``-p ARMS "a, b"``)
+    or a list of names, each stripped, empty ones dropped.
+
+    >>> name_list("grpo, online"), name_list(["code", "arithmetic"]), name_list("")
+    (['grpo', 'online'], ['code', 'arithmetic'], [])
+    """
+    parts = value.split(",") if isinstance(value, str) else value
+    return [str(name).strip() for name in parts if str(name).strip()]
+
+
 def resolve_profile(profile: str = "auto", cuda_available: bool | None = None) -> tuple[str, str]:
     """Return ``(profile, reason)``: which profile runs and why.
 

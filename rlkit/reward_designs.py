@@ -24,6 +24,7 @@ from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from rlkit.config import name_list
 from rlkit.errors import RlkitError
 
 DESIGNS = ("cross-encoder", "siamese", "decoder")
@@ -147,7 +148,7 @@ def parse_designs(text: str | None) -> list[str]:
     >>> parse_designs("siamese, decoder")
     ['siamese', 'decoder']
     """
-    names = [t.strip() for t in (text or "").split(",") if t.strip()]
+    names = name_list(text or "")
     unknown = [n for n in names if n not in DESIGNS]
     if unknown:
         raise RlkitError(f"RM_DESIGNS={text!r}: unknown design(s) {unknown}. Use a comma-separated subset of "

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from rlkit.config import name_list
+from rlkit.errors import RlkitError
 from rlkit.evaluation import EvalResult, evaluate
 
 MIN_GAP = 0.25  # pass@8 - pass@1
@@ -47,19 +49,20 @@ class Headroom:
 
 
 def chosen(tasks: list[str], wanted=None) -> list[str]:
-    """The families of ``tasks`` named in ``wanted`` (a name or a list; ``None``: all), in ``tasks``' order.
+    """The families of ``tasks`` named in ``wanted`` (a list or a comma-separated string, as 01's
+    ``HEADROOM_TASKS``; ``None``: all), in ``tasks``' order.
 
-    >>> chosen(["arithmetic", "countdown", "code"], ["code", "arithmetic"])
+    >>> chosen(["arithmetic", "countdown", "code"], "code, arithmetic")
     ['arithmetic', 'code']
     """
     if wanted is None:
         return list(tasks)
-    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
-    unknown = [t for t in wanted if t not in tasks]
-    if unknown or not wanted:
-        raise ValueError(f"HEADROOM_TASKS={wanted!r}: name one or more of the families this run trains on, {list(tasks)} "
-                         "(or None for all of them)")
-    return [t for t in tasks if t in wanted]
+    names = name_list(wanted)
+    unknown = [t for t in names if t not in tasks]
+    if unknown or not names:
+        raise RlkitError(f"HEADROOM_TASKS={wanted!r}: name one or more of the families this run trains on, "
+                         f"{list(tasks)} (a list, or comma-separated), or None for all of them")
+    return [t for t in tasks if t in names]
 
 
 def measure(model, tokenizer, task: str, held_out, *, max_new_tokens: int, k: int = K, batch_size: int = 256,

@@ -1,6 +1,7 @@
 """rlkit.testbed: the headroom rule and the worked/terse styles report."""
 
 from rlkit import data, testbed
+from rlkit.errors import RlkitError
 from rlkit.evaluation import EvalResult
 
 
@@ -69,6 +70,7 @@ def test_headroom_families_are_chosen_in_the_run_order_and_a_wrong_name_says_whi
     assert testbed.chosen(tasks) == tasks
     assert testbed.chosen(tasks, ["code", "arithmetic"]) == ["arithmetic", "code"]
     assert testbed.chosen(tasks, "code") == ["code"]
-    for wrong in (["zebra"], []):
-        with pytest.raises(ValueError, match=r"one or more of the families.*'countdown'"):
+    assert testbed.chosen(tasks, "code, arithmetic") == ["arithmetic", "code"]  # as papermill's -p gives it
+    for wrong in (["zebra"], [], ""):
+        with pytest.raises(RlkitError, match=r"one or more of the families.*'countdown'"):
             testbed.chosen(tasks, wrong)
