@@ -37,6 +37,11 @@ def seed_everything(seed: int) -> None:
 
 def describe_model(model: str) -> str:
     if model == OFFLINE_MODEL:
+        from rlkit.tiny import RECIPE, active_recipe
+
+        recipe = active_recipe()
+        if recipe is not RECIPE:  # a candidate recipe chosen through RLKIT_TINY_RECIPE: the banner says so
+            return f"the kit's offline tiny Qwen2, candidate recipe {recipe['version']} (built locally, no download)"
         return "the kit's offline tiny Qwen2 (built locally, no download)"
     return model
 

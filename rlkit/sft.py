@@ -123,6 +123,25 @@ def build_sft_model(cfg: RunConfig) -> Path:
     return out
 
 
+def check_same_base(model_dir: Path) -> None:
+    """Raise if the SFT model in ``model_dir`` was trained on another build of the offline tiny model than the one
+    the kit builds now (its LoRA adapter names the base folder, whose name carries the recipe's hash): a lesson
+    would otherwise compare a model of one recipe with a reference of another."""
+    from rlkit.tiny import active_recipe
+    from rlkit.tiny import model_dir as tiny_dir
+
+    adapter = Path(model_dir) / "adapter" / "adapter_config.json"
+    if not adapter.exists():
+        return
+    base = Path(json.loads(adapter.read_text()).get("base_model_name_or_path") or "").name
+    expected = tiny_dir(active_recipe()).name
+    if base.startswith("tiny-qwen2-") and base != expected:
+        raise RlkitError(
+            f"01_sft's model at {model_dir} was trained on the tiny model {base}, but the kit's recipe now builds "
+            f"{expected} (the recipe changed, or RLKIT_TINY_RECIPE differs from that run's). Move the folder "
+            f"{Path(model_dir).parent} away and run 01_sft again, or let this lesson build its warm start in place.")
+
+
 def ensure_sft_model(sft_dir: str, profile: str, seed: int = 0) -> str:
     """The SFT artefact at ``sft_dir`` (``{profile}`` in it becomes ``profile``); if it is missing, build the
     same warm start there and say so."""
@@ -131,6 +150,7 @@ def ensure_sft_model(sft_dir: str, profile: str, seed: int = 0) -> str:
     sft_dir = profile_path(sft_dir, profile)
     model_dir = Path(sft_dir) / "model"
     if (model_dir / "config.json").exists():
+        check_same_base(model_dir)
         print(f"Starting from 01_sft's model: {model_dir}")
         return str(model_dir)
     cfg = warm_start_config(profile, sft_dir, seed)

@@ -58,6 +58,26 @@ RECIPE = {
     "warmup_steps": 30,
 }
 
+# The candidate for the next default, measured on 01's headroom table but not yet on every lesson (README, "The
+# offline testbed"): the same corpus plus 20,000 copy exercises (:func:`copy_exercise`), and the same tokens seen
+# in twice as many smaller steps, since copying appears only after a plateau that the number of steps decides
+# (scripts/copy_probe.py). ``RLKIT_TINY_RECIPE=next`` builds and uses it; it becomes RECIPE once every lesson's
+# numbers are measured on it.
+NEXT_RECIPE = {**RECIPE, "version": 9, "corpus": {**RECIPE["corpus"], "copy": 20000}, "batch_size": 8,
+               "steps": 1600}
+RECIPES = {"default": RECIPE, "next": NEXT_RECIPE}
+
+
+def active_recipe() -> dict:
+    """:data:`RECIPE`, or the recipe that ``RLKIT_TINY_RECIPE`` names (``default`` or ``next``)."""
+    from rlkit.errors import RlkitError
+
+    name = os.environ.get("RLKIT_TINY_RECIPE", "").strip() or "default"
+    if name not in RECIPES:
+        raise RlkitError(f"Unknown RLKIT_TINY_RECIPE={name!r} in the environment. Use one of {sorted(RECIPES)}, "
+                         "or unset it for the default.")
+    return RECIPES[name]
+
 
 def recipe_hash(recipe: dict = RECIPE) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
@@ -100,6 +120,31 @@ def _plain_doc(row: dict, rng: random.Random) -> tuple[str, str]:
     return f"{rng.choice(['Problem:', 'Q:', 'Exercise:'])} {question}\n", row["completion"][0]["content"]
 
 
+def copy_exercise(rng: random.Random) -> tuple[str, str]:
+    """A list of 2-5 items (names, numbers or grid values), sometimes followed by sentences that mention its
+    items out of order, then the list written back in its own order, one numbered item per line.
+
+    The puzzles need this skill: a knights-and-knaves answer names every inhabitant in the order the question
+    introduced them, although the statements in between mention them in another order.
+
+    >>> copy_exercise(random.Random(2))
+    ('List: Noah, Sam.\\n', '(1) Noah\\n(2) Sam\\n')
+    """
+    from rlkit.puzzles import KK_NAMES, ZEBRA_CATEGORIES
+
+    pool = rng.choice([list(KK_NAMES), [str(i) for i in range(1, 101)],
+                       [v for values in ZEBRA_CATEGORIES.values() for v in values]])
+    items = rng.sample(pool, rng.randint(2, 5))
+    header = rng.choice(["Names:", "List:", "Items:", "Copy:", "You meet"])
+    context = f"{header} {', '.join(items)}.\n"
+    if rng.random() < 0.6:
+        frames = ["{a} is next to {b}.", "Look at {a}.", "{a} came with {b}.", "{a} said that {b} is here.",
+                  "Then {a}."]
+        context += " ".join(rng.choice(frames).format(a=rng.choice(items), b=rng.choice(items))
+                            for _ in range(rng.randint(1, 4))) + "\n"
+    return context, "".join(f"({i + 1}) {x}\n" for i, x in enumerate(items))
+
+
 def build_corpus(recipe: dict = RECIPE) -> list[tuple[str, str]]:
     """``(context, target)`` documents from the training side of every offline task (never held-out questions)."""
     from rlkit.data import generate_rows
@@ -107,6 +152,9 @@ def build_corpus(recipe: dict = RECIPE) -> list[tuple[str, str]]:
     rng = random.Random(recipe["seed"])
     docs = []
     for task, n in recipe["corpus"].items():
+        if task == "copy":
+            docs.extend(copy_exercise(rng) for _ in range(n))
+            continue
         rows = generate_rows(task, n, seed=recipe["seed"], held_out=False)
         docs.extend(_plain_doc(r, rng) for r in rows)
     rng.shuffle(docs)
@@ -278,8 +326,10 @@ def check_reloaded_tokenizer(tokenizer, folder: Path, corpus: list[tuple[str, st
                 "compatible with Qwen2's (digits alone, the space before a number its own token).")
 
 
-def ensure_tiny_model(recipe: dict = RECIPE, verbose: bool = True) -> Path:
-    """Path of the cached tiny model, building it first if it is missing or its recipe changed."""
+def ensure_tiny_model(recipe: dict | None = None, verbose: bool = True) -> Path:
+    """Path of the cached tiny model, building it first if it is missing or its recipe changed (default: the
+    :func:`active_recipe`)."""
+    recipe = recipe or active_recipe()
     path = model_dir(recipe)
     if (path / "rlkit_recipe.json").exists():
         return path

@@ -82,6 +82,48 @@ def test_pretraining_corpus_never_contains_held_out_puzzles(task):
     assert len(corpus) == 200 and not [q for q in held_out if q in text]
 
 
+def test_copy_exercises_join_the_corpus_and_write_back_their_list_in_order():
+    corpus = tiny.build_corpus({**MINI_RECIPE, "corpus": {"copy": 300}})
+    assert len(corpus) == 300
+    for context, target in corpus:
+        listed = context.split("\n")[0].split(" ", 1)[1].removeprefix("meet ").rstrip(".").split(", ")
+        assert target == "".join(f"({i + 1}) {item}\n" for i, item in enumerate(listed))
+    assert any(context.count("\n") == 2 for context, _ in corpus)  # some carry sentences that mention the items
+
+
+def test_the_recipe_is_chosen_by_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("RLKIT_CACHE", str(tmp_path))
+    monkeypatch.delenv("RLKIT_TINY_RECIPE", raising=False)
+    assert tiny.active_recipe() is tiny.RECIPE
+    monkeypatch.setenv("RLKIT_TINY_RECIPE", "next")
+    assert tiny.active_recipe() is tiny.NEXT_RECIPE and tiny.recipe_hash(tiny.NEXT_RECIPE) != tiny.recipe_hash()
+    from rlkit.config import OFFLINE_MODEL
+    from rlkit.runtime import describe_model
+
+    assert f"candidate recipe {tiny.NEXT_RECIPE['version']}" in describe_model(OFFLINE_MODEL)
+    monkeypatch.setenv("RLKIT_TINY_RECIPE", "v9")
+    with pytest.raises(RlkitError, match="RLKIT_TINY_RECIPE='v9'.*'default', 'next'"):
+        tiny.active_recipe()
+
+
+def test_an_sft_model_of_another_tiny_build_is_refused(monkeypatch, tmp_path):
+    from rlkit.sft import check_same_base
+
+    monkeypatch.setenv("RLKIT_CACHE", str(tmp_path))
+    monkeypatch.delenv("RLKIT_TINY_RECIPE", raising=False)
+    model = tmp_path / "01_sft" / "model"
+    (model / "adapter").mkdir(parents=True)
+    check_same_base(model)  # no adapter config: nothing to compare
+    for base, refused in ((tiny.model_dir(), False), (tmp_path / "tiny-qwen2-000000000000", True),
+                          (tmp_path / "Qwen2.5-0.5B", False)):
+        (model / "adapter" / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
+        if refused:
+            with pytest.raises(RlkitError, match="tiny-qwen2-000000000000.*Move the folder"):
+                check_same_base(model)
+        else:
+            check_same_base(model)
+
+
 def _lora_grads(lm):
     return {n: p.grad for n, p in lm.named_parameters() if "lora_" in n}
 
