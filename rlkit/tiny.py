@@ -326,10 +326,17 @@ def check_reloaded_tokenizer(tokenizer, folder: Path, corpus: list[tuple[str, st
                 "compatible with Qwen2's (digits alone, the space before a number its own token).")
 
 
+_announced: list[bool] = []  # the candidate recipe is announced once per process
+
+
 def ensure_tiny_model(recipe: dict | None = None, verbose: bool = True) -> Path:
     """Path of the cached tiny model, building it first if it is missing or its recipe changed (default: the
     :func:`active_recipe`)."""
     recipe = recipe or active_recipe()
+    if recipe is NEXT_RECIPE and verbose and not _announced:
+        _announced.append(True)
+        print(f"Tiny model: candidate recipe {recipe['version']} (RLKIT_TINY_RECIPE=next), not the default "
+              f"{RECIPE['version']}: numbers from this run belong to that recipe.")
     path = model_dir(recipe)
     if (path / "rlkit_recipe.json").exists():
         return path
