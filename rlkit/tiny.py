@@ -145,6 +145,28 @@ def copy_exercise(rng: random.Random) -> tuple[str, str]:
     return context, "".join(f"({i + 1}) {x}\n" for i, x in enumerate(items))
 
 
+def form_exercise(rng: random.Random) -> tuple[str, str]:
+    """A grid form (2-4 houses, 2-3 categories) filled with the listed choices, each used once, in a random
+    arrangement: the layout of a logic-grid answer without the clues that decide it (tried in recipe 11, README).
+
+    >>> json.loads(form_exercise(random.Random(0))[1])["House 3"]
+    {'Name': 'Carol', 'Pet': 'horse', 'Drink': 'cocoa'}
+    """
+    from rlkit.puzzles import ZEBRA_CATEGORIES
+
+    n_houses = rng.randint(2, 4)
+    chosen = set(rng.sample(list(ZEBRA_CATEGORIES), rng.randint(2, 3)))
+    categories = [c for c in ZEBRA_CATEGORIES if c in chosen]
+    grid = {c: rng.sample(ZEBRA_CATEGORIES[c], n_houses) for c in categories}
+    choices = "".join(f"{c}: {', '.join(sorted(grid[c]))}\n" for c in categories)
+    form = json.dumps({"House 1": {c: "___" for c in categories}})[:-1] + ", ...}"
+    filled = {f"House {h + 1}": {c: grid[c][h] for c in categories} for h in range(n_houses)}
+    return f"Choices:\n{choices}Fill in every ___ with a choice, each once: {form}\n", json.dumps(filled)
+
+
+EXERCISES = {"copy": copy_exercise, "form": form_exercise}  # corpus entries that are exercises, not task rows
+
+
 def build_corpus(recipe: dict = RECIPE) -> list[tuple[str, str]]:
     """``(context, target)`` documents from the training side of every offline task (never held-out questions)."""
     from rlkit.data import generate_rows
@@ -152,8 +174,8 @@ def build_corpus(recipe: dict = RECIPE) -> list[tuple[str, str]]:
     rng = random.Random(recipe["seed"])
     docs = []
     for task, n in recipe["corpus"].items():
-        if task == "copy":
-            docs.extend(copy_exercise(rng) for _ in range(n))
+        if task in EXERCISES:
+            docs.extend(EXERCISES[task](rng) for _ in range(n))
             continue
         rows = generate_rows(task, n, seed=recipe["seed"], held_out=False)
         docs.extend(_plain_doc(r, rng) for r in rows)

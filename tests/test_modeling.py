@@ -91,6 +91,19 @@ def test_copy_exercises_join_the_corpus_and_write_back_their_list_in_order():
     assert any(context.count("\n") == 2 for context, _ in corpus)  # some carry sentences that mention the items
 
 
+def test_form_exercises_fill_the_form_with_each_listed_choice_once():
+    import random
+
+    for seed in range(50):
+        context, target = tiny.form_exercise(random.Random(seed))
+        choices = dict(line.split(": ", 1) for line in context.splitlines()[1:-1])
+        grid = json.loads(target)
+        assert list(grid) == [f"House {h + 1}" for h in range(len(grid))]
+        for category, listed in choices.items():
+            assert sorted(house[category] for house in grid.values()) == listed.split(", ")
+        assert all(list(house) == list(choices) for house in grid.values())
+
+
 def test_the_recipe_is_chosen_by_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("RLKIT_CACHE", str(tmp_path))
     monkeypatch.delenv("RLKIT_TINY_RECIPE", raising=False)
