@@ -30,7 +30,7 @@ from functools import cache
 
 import numpy as np
 
-__all__ = ["KK_NAMES", "ZEBRA_CATEGORIES", "knights_knaves", "zebra"]
+__all__ = ["KK_NAMES", "ZEBRA_CATEGORIES", "knights_knaves", "zebra", "zebra_answer", "zebra_form", "zebra_grid"]
 
 # --------------------------------------------------------------------------
 # Knights and knaves
@@ -428,6 +428,28 @@ def _and_list(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" and {words[-1]}"
 
 
+def zebra_grid(rng: random.Random, n_houses: int, n_cats: int) -> tuple[list[str], list[list[str]]]:
+    """``n_cats`` categories drawn at random (kept in ``ZEBRA_CATEGORIES`` order) and a random grid of their values:
+    ``grid[c][h]`` is category ``c``'s value in house ``h``, each value used once per category."""
+    chosen = set(rng.sample(list(ZEBRA_CATEGORIES), n_cats))
+    categories = [name for name in ZEBRA_CATEGORIES if name in chosen]
+    return categories, [rng.sample(ZEBRA_CATEGORIES[cat], n_houses) for cat in categories]
+
+
+def zebra_form(categories: list[str]) -> str:
+    """The JSON layout a zebra answer fills in.
+
+    >>> zebra_form(["Name", "Pet"])
+    '{"House 1": {"Name": "___", "Pet": "___"}, ...}'
+    """
+    return json.dumps({"House 1": {cat: "___" for cat in categories}})[:-1] + ", ...}"
+
+
+def zebra_answer(categories: list[str], grid: list[list[str]]) -> dict:
+    """The whole grid as the answer's JSON object: ``{"House 1": {category: value, ...}, ...}``."""
+    return {f"House {h + 1}": {cat: grid[c][h] for c, cat in enumerate(categories)} for h in range(len(grid[0]))}
+
+
 def _zebra_question(n_houses: int, categories: list[str], grid: list[list[str]], clues: list[Clue]) -> str:
     """Setup line, numbered clues, choices per category (sorted) and the JSON layout to fill in."""
     setup = (
@@ -440,19 +462,17 @@ def _zebra_question(n_houses: int, categories: list[str], grid: list[list[str]],
         *(f"{i}. {_clue_text(clue, categories, grid)}" for i, clue in enumerate(clues, start=1)),
         "Choices:",
         *(f"{cat}: {', '.join(sorted(values, key=str.lower))}" for cat, values in zip(categories, grid)),
-        f"{ZEBRA_INSTRUCTION} " + json.dumps({"House 1": {cat: "___" for cat in categories}})[:-1] + ", ...}",
+        f"{ZEBRA_INSTRUCTION} {zebra_form(categories)}",
     ]
     return "\n".join(lines)
 
 
 def _zebra_item(rng: random.Random, n_houses: int, n_cats: int) -> dict:
     """One minimal logic grid puzzle with ``n_houses`` houses and ``n_cats`` categories."""
-    chosen = set(rng.sample(list(ZEBRA_CATEGORIES), n_cats))
-    categories = [name for name in ZEBRA_CATEGORIES if name in chosen]  # kept in ZEBRA_CATEGORIES order
-    grid = [rng.sample(ZEBRA_CATEGORIES[cat], n_houses) for cat in categories]  # grid[c][h]: value in house h
+    categories, grid = zebra_grid(rng, n_houses, n_cats)
     clues = _unique_clues(rng, n_houses, n_cats)
     rng.shuffle(clues)
-    solution = {f"House {h + 1}": {cat: grid[c][h] for c, cat in enumerate(categories)} for h in range(n_houses)}
+    solution = zebra_answer(categories, grid)
     think = "\n".join(_clue_check(i, clue, categories, grid) for i, clue in enumerate(clues, start=1))
     return {
         "question": _zebra_question(n_houses, categories, grid, clues),

@@ -152,16 +152,13 @@ def form_exercise(rng: random.Random) -> tuple[str, str]:
     >>> json.loads(form_exercise(random.Random(0))[1])["House 3"]
     {'Name': 'Carol', 'Pet': 'horse', 'Drink': 'cocoa'}
     """
-    from rlkit.puzzles import ZEBRA_CATEGORIES
+    from rlkit.puzzles import zebra_answer, zebra_form, zebra_grid
 
     n_houses = rng.randint(2, 4)
-    chosen = set(rng.sample(list(ZEBRA_CATEGORIES), rng.randint(2, 3)))
-    categories = [c for c in ZEBRA_CATEGORIES if c in chosen]
-    grid = {c: rng.sample(ZEBRA_CATEGORIES[c], n_houses) for c in categories}
-    choices = "".join(f"{c}: {', '.join(sorted(grid[c]))}\n" for c in categories)
-    form = json.dumps({"House 1": {c: "___" for c in categories}})[:-1] + ", ...}"
-    filled = {f"House {h + 1}": {c: grid[c][h] for c in categories} for h in range(n_houses)}
-    return f"Choices:\n{choices}Fill in every ___ with a choice, each once: {form}\n", json.dumps(filled)
+    categories, grid = zebra_grid(rng, n_houses, rng.randint(2, 3))
+    choices = "".join(f"{cat}: {', '.join(sorted(values))}\n" for cat, values in zip(categories, grid))
+    return (f"Choices:\n{choices}Fill in every ___ with a choice, each once: {zebra_form(categories)}\n",
+            json.dumps(zebra_answer(categories, grid)))
 
 
 EXERCISES = {"copy": copy_exercise, "form": form_exercise}  # corpus entries that are exercises, not task rows
