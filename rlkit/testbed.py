@@ -8,10 +8,17 @@ prompts of every offline family:
 
 - ``pass@8 - pass@1 >= 0.25`` (room for RL to turn pass@k into pass@1), and
 - ``0.10 <= greedy accuracy <= 0.70`` (neither hopeless nor solved).
+
+Where the well-formed answers can be counted (knights and knaves: two roles per person; zebra: one arrangement of
+each category over the houses), the table also gives what a uniform guess among them scores (``chance@1``,
+``chance@8``). The rule alone can be met by guessing: on small puzzles a guesser's pass@8 is far above its pass@1,
+and RL can then only move the guess, not teach the puzzle (README, "The offline testbed").
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -32,11 +39,17 @@ class Headroom:
     greedy: EvalResult
     sampled: EvalResult
     k: int = K
+    chance: list[float] | None = None  # per prompt, a uniform guess's chance (see :func:`chance`); None: not countable
 
     def row(self) -> dict:
-        """``{"greedy", "pass@1", "pass@k", "n"}``, the shape 01_sft writes to ``metrics.json``."""
-        return {"greedy": self.greedy.accuracy, "pass@1": self.sampled.pass_at_k[1],
-                f"pass@{self.k}": self.sampled.pass_at_k[self.k], "n": self.greedy.n}
+        """``{"greedy", "pass@1", "pass@k", "n"}``, the shape 01_sft writes to ``metrics.json``, plus
+        ``chance@1``/``chance@k`` (a uniform guesser's pass@1 and pass@k) where the answers can be counted."""
+        row = {"greedy": self.greedy.accuracy, "pass@1": self.sampled.pass_at_k[1],
+               f"pass@{self.k}": self.sampled.pass_at_k[self.k], "n": self.greedy.n}
+        if self.chance:
+            row["chance@1"] = sum(self.chance) / len(self.chance)
+            row[f"chance@{self.k}"] = sum(1 - (1 - p) ** self.k for p in self.chance) / len(self.chance)
+        return row
 
     @property
     def gap(self) -> float:
@@ -46,6 +59,24 @@ class Headroom:
     def ok(self) -> bool:
         low, high = GREEDY_RANGE
         return self.gap >= MIN_GAP and low <= self.greedy.accuracy <= high
+
+
+def chance(row: dict) -> float | None:
+    """The chance that a uniform guess among the well-formed answers to ``row`` is right: ``2**-people`` for knights
+    and knaves, ``(houses!)**-categories`` for a zebra grid (each category's values once, in any order); None for
+    families whose answers cannot be counted (arithmetic, Countdown, code).
+
+    >>> chance({"task": "knights_knaves", "answer": "(1) Anna is a knave\\n(2) Jacob is a knight"})
+    0.25
+    >>> chance({"task": "zebra", "solution": '{"House 1": {"Name": "Eve", "Pet": "cat"}, "House 2": {"Name": "Bob", "Pet": "dog"}}'})
+    0.25
+    """
+    if row.get("task") == "knights_knaves":
+        return 0.5 ** len(str(row["answer"]).strip().splitlines())
+    if row.get("task") == "zebra":
+        grid = json.loads(row["solution"])
+        return 1 / math.factorial(len(grid)) ** len(next(iter(grid.values())))
+    return None
 
 
 def chosen(tasks: list[str], wanted=None) -> list[str]:
@@ -77,7 +108,8 @@ def measure(model, tokenizer, task: str, held_out, *, max_new_tokens: int, k: in
     sampled = evaluate(model, tokenizer, held_out, verifier, max_new_tokens=max_new_tokens, n_samples=k,
                        temperature=1.0, ks=(1, k), batch_size=max(1, batch_size // k), seed=seed,
                        desc=f"{task}: {k} samples")
-    return Headroom(task, greedy, sampled, k)
+    odds = [chance(row) for row in held_out]
+    return Headroom(task, greedy, sampled, k, None if None in odds else odds)
 
 
 def table(measured: list[Headroom]):

@@ -1,5 +1,7 @@
 """rlkit.testbed: the headroom rule and the worked/terse styles report."""
 
+import json
+
 from rlkit import data, testbed
 from rlkit.errors import RlkitError
 from rlkit.evaluation import EvalResult
@@ -74,3 +76,17 @@ def test_headroom_families_are_chosen_in_the_run_order_and_a_wrong_name_says_whi
     for wrong in (["zebra"], [], ""):
         with pytest.raises(RlkitError, match=r"one or more of the families.*'countdown'"):
             testbed.chosen(tasks, wrong)
+
+
+def test_chance_is_what_a_uniform_guess_among_well_formed_answers_scores():
+    kk, grid = data.generate_rows("knights_knaves", 40, seed=0, held_out=True), data.generate_rows("zebra", 40, 0, True)
+    assert {testbed.chance(r) for r in kk} == {0.5 ** r["level"] for r in kk}  # two roles per inhabitant
+    for row in grid:  # 2 houses x 3 categories: 2**3 grids; 3 houses x 2: 6**2
+        houses, categories = row["level"], len(next(iter(json.loads(row["solution"]).values())))
+        assert testbed.chance(row) == 1 / {2: 2, 3: 6, 4: 24}[houses] ** categories
+    assert testbed.chance(data.generate_rows("arithmetic", 1, 0, True)[0]) is None
+    greedy, sampled = _result([[0.0], [0.0]]), _result([[0.0] * 8, [1.0] + [0.0] * 7])
+    h = testbed.Headroom("knights_knaves", greedy, sampled, chance=[0.25, 0.125])
+    row = h.row()
+    assert row["chance@1"] == 0.1875 and round(row["chance@8"], 4) == round((1 - 0.75**8 + 1 - 0.875**8) / 2, 4)
+    assert "chance@1" not in testbed.Headroom("arithmetic", greedy, sampled).row()
