@@ -186,6 +186,21 @@ def _zebra(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
                        level=item["level"])
 
 
+def _knights_knaves_chance(row: dict) -> float:
+    """A uniform guess is right with odds ``2**-people``: two roles per inhabitant, one answer line each."""
+    return 0.5 ** len(str(row["answer"]).strip().splitlines())
+
+
+def _zebra_chance(row: dict) -> float:
+    """A uniform guess among well-formed grids (each category's values once) is right with odds
+    ``(houses!)**-categories``."""
+    import json
+    import math
+
+    grid = json.loads(row["solution"])
+    return 1 / math.factorial(len(grid)) ** len(next(iter(grid.values())))
+
+
 def code_answer(code: str) -> str:
     """Code as the answer of a code task: one fenced block (the format REWARDS["code"] reads), Windows line
     ends made Unix (MBPP's gold code has them)."""
@@ -297,6 +312,8 @@ class Task:
     # ``style`` tells which kind a completion is (02-04 report how training moved the model between them).
     terse: Callable[[dict], dict] | None = None
     style: Callable[[dict, str], str | None] | None = None
+    # Where the well-formed answers can be counted: a uniform guess's odds of being right on a row (rlkit.testbed)
+    chance: Callable[[dict], float] | None = None
 
 
 COUNTDOWN_MAX_VALUE = 20  # numbers 1..20 (P3's data draws them up to 99; small ones suit the tiny model)
@@ -313,10 +330,10 @@ TASKS: dict[str, Task] = {
              level_limits=(2, 6), completion_tokens=72),
         Task("knights_knaves", "knights_knaves", True, "knights and knaves in P3's wording, all-or-nothing "
              "(the kit's generator)", "puzzles", _knights_knaves, level="people", default_levels=(2, 3),
-             level_limits=(2, 8), completion_tokens=64),
+             level_limits=(2, 8), completion_tokens=64, chance=_knights_knaves_chance),
         Task("zebra", "zebra", True, "logic grid puzzles answered as a JSON grid, scored by cell accuracy "
              "(the kit's generator)", "puzzles", _zebra, level="houses", default_levels=(2, 3), level_limits=(2, 5),
-             completion_tokens=96),
+             completion_tokens=96, chance=_zebra_chance),
         Task("code", "code", True, "small Python functions given as numbered steps, judged by asserts in the "
              "kit's sandbox (the kit's generator)", "code", _code, level="steps", default_levels=(1, 1),
              level_limits=(1, 4), completion_tokens=112),

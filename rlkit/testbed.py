@@ -17,8 +17,6 @@ and RL can then only move the guess, not teach the puzzle (README, "The offline 
 
 from __future__ import annotations
 
-import json
-import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -62,21 +60,20 @@ class Headroom:
 
 
 def chance(row: dict) -> float | None:
-    """The chance that a uniform guess among the well-formed answers to ``row`` is right: ``2**-people`` for knights
-    and knaves, ``(houses!)**-categories`` for a zebra grid (each category's values once, in any order); None for
-    families whose answers cannot be counted (arithmetic, Countdown, code).
+    """The chance that a uniform guess among the well-formed answers to ``row`` is right, from its family's
+    ``Task.chance``: ``2**-people`` for knights and knaves, ``(houses!)**-categories`` for a zebra grid (each
+    category's values once, in any order); None for families whose answers cannot be counted (arithmetic,
+    Countdown, code).
 
     >>> chance({"task": "knights_knaves", "answer": "(1) Anna is a knave\\n(2) Jacob is a knight"})
     0.25
     >>> chance({"task": "zebra", "solution": '{"House 1": {"Name": "Eve", "Pet": "cat"}, "House 2": {"Name": "Bob", "Pet": "dog"}}'})
     0.25
     """
-    if row.get("task") == "knights_knaves":
-        return 0.5 ** len(str(row["answer"]).strip().splitlines())
-    if row.get("task") == "zebra":
-        grid = json.loads(row["solution"])
-        return 1 / math.factorial(len(grid)) ** len(next(iter(grid.values())))
-    return None
+    from rlkit.data import TASKS
+
+    spec = TASKS.get(row.get("task"))
+    return spec.chance(row) if spec and spec.chance else None
 
 
 def chosen(tasks: list[str], wanted=None) -> list[str]:
