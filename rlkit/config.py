@@ -85,7 +85,7 @@ class RunConfig:
     grad_accum: int = 1
     num_generations: int = 8  # group size G for GRPO/RLOO
     max_prompt_length: int = 384
-    max_completion_length: int = 64  # offline profiles: the task's own budget unless set (data.Task.completion_tokens)
+    max_completion_length: int = 64  # offline profiles: the task's own budget unless set (data.completion_budget)
     temperature: float = 1.0  # sampling temperature during RL rollouts
     beta: float = 0.0  # KL (GRPO/RLOO) or DPO beta
     n_train: int = 1000  # training rows generated or taken
@@ -225,10 +225,10 @@ def task_budget(method: str, task: str) -> int:
     >>> task_budget("grpo", "zebra") > task_budget("grpo", "arithmetic")
     True
     """
-    from rlkit.data import get_task, warm_start_tasks
+    from rlkit.data import completion_budget, get_task, warm_start_tasks
 
     tasks = warm_start_tasks(task) if method == "sft" and get_task(task).offline else [task]
-    return max(get_task(t).completion_tokens for t in tasks)
+    return max(completion_budget(t) for t in tasks)
 
 
 def profile_path(path: str, profile: str) -> str:

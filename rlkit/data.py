@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rlkit.codetasks import WORDS
@@ -168,12 +169,36 @@ def _plain_expression(expression: str) -> str | None:
 PUZZLE_THINK = "Check each clue against the answer."  # puzzles are answered directly (see 01_sft, section 1)
 
 
+_BUILDING: list[dict] = []  # the recipe whose corpus rlkit.tiny.build_corpus is generating, if any
+
+
+def worked_puzzles() -> bool:
+    """Whether the tiny model's recipe teaches knights and knaves solved by cases (``puzzles.kk_cases``) instead of
+    answered directly: a recipe's ``"puzzle_think": "cases"``. The demonstrations belong to the recipe, since its
+    pretraining corpus and 01's SFT rows are the same task rows: the recipe being built (:func:`building`), else the
+    active one."""
+    from rlkit.recipes import active_recipe
+
+    return (_BUILDING[-1] if _BUILDING else active_recipe()).get("puzzle_think") == "cases"
+
+
+@contextmanager
+def building(recipe: dict):
+    """Generate rows for ``recipe``'s pretraining corpus (whatever ``RLKIT_TINY_RECIPE`` says)."""
+    _BUILDING.append(recipe)
+    try:
+        yield
+    finally:
+        _BUILDING.pop()
+
+
 def _knights_knaves(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
     """Knights and knaves in P3's wording (the kit's generator, rlkit.puzzles); level = the number of people."""
     from rlkit.puzzles import knights_knaves
 
+    key = "cases" if worked_puzzles() else None
     for item in knights_knaves(seed, people=levels):
-        yield make_row("knights_knaves", item["question"], tagged(PUZZLE_THINK, item["answer"]),
+        yield make_row("knights_knaves", item["question"], tagged(item[key] if key else PUZZLE_THINK, item["answer"]),
                        answer=item["answer"], level=item["level"])
 
 
@@ -307,6 +332,7 @@ class Task:
     default_levels: tuple[int, int] = (1, 1)
     level_limits: tuple[int, int] = (1, 1)
     completion_tokens: int = 64  # offline: new-token budget a solution needs (the tiny model's tokenizer)
+    worked_tokens: int | None = None  # the budget instead, where the recipe teaches worked puzzles (worked_puzzles)
     # Offline SFT data mixes two kinds of demonstrations, as scraped data does (01_sft, section 1): worked
     # solutions and terse ones that skip the working. ``terse`` rewrites a row into the terse kind;
     # ``style`` tells which kind a completion is (02-04 report how training moved the model between them).
@@ -330,7 +356,7 @@ TASKS: dict[str, Task] = {
              level_limits=(2, 6), completion_tokens=72),
         Task("knights_knaves", "knights_knaves", True, "knights and knaves in P3's wording, all-or-nothing "
              "(the kit's generator)", "puzzles", _knights_knaves, level="people", default_levels=(2, 3),
-             level_limits=(2, 8), completion_tokens=64, chance=_knights_knaves_chance),
+             level_limits=(2, 8), completion_tokens=64, worked_tokens=400, chance=_knights_knaves_chance),
         Task("zebra", "zebra", True, "logic grid puzzles answered as a JSON grid, scored by cell accuracy "
              "(the kit's generator)", "puzzles", _zebra, level="houses", default_levels=(2, 3), level_limits=(2, 5),
              completion_tokens=96, chance=_zebra_chance),
@@ -371,6 +397,13 @@ def family_tasks(family: str | None = None, offline: bool = True) -> list[str]:
     if family is not None and family not in FAMILIES:
         raise RlkitError(f"Unknown family {family!r}; families: {sorted(FAMILIES)}.")
     return [n for n, t in TASKS.items() if t.family and (family in (None, t.family)) and t.offline == offline]
+
+
+def completion_budget(task: str) -> int:
+    """An offline task's new-token budget: ``Task.completion_tokens``, or its ``worked_tokens`` where the tiny model's
+    recipe teaches worked puzzle solutions (:func:`worked_puzzles`; 2-3 people fit, more may not)."""
+    spec = get_task(task)
+    return spec.worked_tokens if spec.worked_tokens and worked_puzzles() else spec.completion_tokens
 
 
 def get_task(name: str) -> Task:

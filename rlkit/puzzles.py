@@ -188,7 +188,46 @@ def _kk_item(rng: random.Random, n_people: int) -> dict:
         f'{name} is a {role}: "{text}" is {"true" if role == "knight" else "false"}.'
         for name, role, text in zip(names, roles, texts)
     )
-    return {"question": question, "answer": answer, "names": names, "roles": roles, "think": think, "level": n_people}
+    return {"question": question, "answer": answer, "names": names, "roles": roles, "think": think,
+            "cases": kk_cases(names, claims), "level": n_people}
+
+
+def kk_cases(names: list[str], claims: list[Claim]) -> str:
+    """A worked solution by cases, for the tiny model's recipe 13 (``data.worked_puzzles``): every role
+    assignment in turn, knights first, and under it each speaker's claim spelled out atom by atom, each atom with its
+    truth, then (for two atoms) the claim's truth, up to the first speaker whose claim contradicts his role ("no"), or
+    every speaker on the one consistent case ("yes", where it stops: the generator keeps only puzzles with one).
+
+    Each step reads one thing: an atom's truth needs only that person's role in the case at the start of its line.
+    A trace that judged whole claims at once ("Zoey false") was learned barely above its majority class (README).
+
+    >>> print(kk_cases(["Zoey", "Luke"], [("is", ("knave", 1), None), ("or", ("knave", 0), ("not knave", 1))]))
+    Zoey knight, Luke knight: Zoey says Luke knave false; no.
+    Zoey knight, Luke knave: Zoey says Luke knave true; Luke says Zoey knave false or Luke not knave false so false; yes.
+    """
+    def atom(a: Atom, roles: tuple[bool, ...]) -> str:
+        return f"{names[a[1]]} {a[0]} {str(_atom_value(a, roles)).lower()}"
+
+    lines = []
+    for roles in itertools.product((True, False), repeat=len(names)):
+        checks, consistent = [], True
+        for speaker, claim in enumerate(claims):
+            operator, left, right = claim
+            if operator == "is":
+                said = atom(left, roles)
+            else:
+                said = f"{atom(left, roles)} {operator} {atom(right, roles)}" if operator != "if" else \
+                    f"if {atom(left, roles)} then {atom(right, roles)}"
+                said += f" so {str(_claim_value(claim, roles)).lower()}"
+            checks.append(f"{names[speaker]} says {said}")
+            if _claim_value(claim, roles) != roles[speaker]:
+                consistent = False
+                break
+        case = ", ".join(f"{name} {'knight' if knight else 'knave'}" for name, knight in zip(names, roles))
+        lines.append(f"{case}: {'; '.join(checks)}; {'yes' if consistent else 'no'}.")
+        if consistent:
+            break
+    return "\n".join(lines)
 
 
 def _check_range(name: str, bounds: tuple[int, int], support: tuple[int, int]) -> tuple[int, int]:

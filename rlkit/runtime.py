@@ -37,7 +37,7 @@ def seed_everything(seed: int) -> None:
 
 def describe_model(model: str) -> str:
     if model == OFFLINE_MODEL:
-        from rlkit.tiny import RECIPE, active_recipe
+        from rlkit.recipes import RECIPE, active_recipe
 
         recipe = active_recipe()
         if recipe is not RECIPE:  # a candidate recipe chosen through RLKIT_TINY_RECIPE: the banner says so

@@ -127,7 +127,7 @@ def check_same_base(model_dir: Path) -> None:
     """Raise if the SFT model in ``model_dir`` was trained on another build of the offline tiny model than the one
     the kit builds now (its LoRA adapter names the base folder, whose name carries the recipe's hash): a lesson
     would otherwise compare a model of one recipe with a reference of another."""
-    from rlkit.tiny import active_recipe
+    from rlkit.recipes import active_recipe
     from rlkit.tiny import model_dir as tiny_dir
 
     adapter = Path(model_dir) / "adapter" / "adapter_config.json"

@@ -17,7 +17,6 @@ CPU lacks bf16 instructions, and on such CPUs it is many times slower).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -26,6 +25,8 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+
+from rlkit.recipes import NEXT_RECIPE, RECIPE, RECIPE_11, RECIPES, active_recipe, recipe_hash  # noqa: F401
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CHAT_TEMPLATE = (
@@ -38,49 +39,7 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}"
 )
 
-# Everything that determines the built model. Change any value and the model is rebuilt.
-RECIPE = {
-    "version": 7,  # bump whenever a generator's output changes: the hash then rebuilds cached models
-    "seed": 1234,
-    "vocab_size": 1024,
-    "hidden_size": 128,
-    "num_hidden_layers": 4,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "intermediate_size": 512,
-    "max_position_embeddings": 1024,
-    "corpus": {"arithmetic": 30000, "countdown": 1500, "knights_knaves": 800, "zebra": 800, "code": 4000,
-               "instruct": 3000},
-    "seq_len": 256,  # long enough for a code or zebra worksheet with its answer
-    "batch_size": 16,
-    "steps": 800,  # at 500, whether the model learned to copy operands hung on details (one more phrase token lost it)
-    "learning_rate": 3e-3,
-    "warmup_steps": 30,
-}
-
-# The candidate for the next default, measured on 01's headroom table and on the lessons' learning checks but not
-# yet stored in every lesson (README, "The offline testbed"): the same corpus plus 20,000 copy exercises
-# (:func:`copy_exercise`) and 4,000 grid forms (:func:`form_exercise`), trained in 2,400 steps of 8 blocks instead
-# of 800 of 16, since copying appears only after a plateau that the number of steps decides (scripts/copy_probe.py).
-# ``RLKIT_TINY_RECIPE=next`` builds and uses it. (Candidate 9 was this without the forms, in 1,600 steps.)
-NEXT_RECIPE = {**RECIPE, "version": 11, "corpus": {**RECIPE["corpus"], "copy": 20000, "form": 4000},
-               "batch_size": 8, "steps": 2400}
-RECIPES = {"default": RECIPE, "next": NEXT_RECIPE}
-
-
-def active_recipe() -> dict:
-    """:data:`RECIPE`, or the recipe that ``RLKIT_TINY_RECIPE`` names (``default`` or ``next``)."""
-    from rlkit.errors import RlkitError
-
-    name = os.environ.get("RLKIT_TINY_RECIPE", "").strip() or "default"
-    if name not in RECIPES:
-        raise RlkitError(f"Unknown RLKIT_TINY_RECIPE={name!r} in the environment. Use one of {sorted(RECIPES)}, "
-                         "or unset it for the default.")
-    return RECIPES[name]
-
-
-def recipe_hash(recipe: dict = RECIPE) -> str:
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+# The recipes (what determines each build) live in rlkit.recipes, below rlkit.data, whose task rows depend on them.
 
 
 def cache_root() -> Path:
@@ -166,7 +125,7 @@ EXERCISES = {"copy": copy_exercise, "form": form_exercise}  # corpus entries tha
 
 def build_corpus(recipe: dict = RECIPE) -> list[tuple[str, str]]:
     """``(context, target)`` documents from the training side of every offline task (never held-out questions)."""
-    from rlkit.data import generate_rows
+    from rlkit.data import building, generate_rows
 
     rng = random.Random(recipe["seed"])
     docs = []
@@ -174,7 +133,8 @@ def build_corpus(recipe: dict = RECIPE) -> list[tuple[str, str]]:
         if task in EXERCISES:
             docs.extend(EXERCISES[task](rng) for _ in range(n))
             continue
-        rows = generate_rows(task, n, seed=recipe["seed"], held_out=False)
+        with building(recipe):
+            rows = generate_rows(task, n, seed=recipe["seed"], held_out=False)
         docs.extend(_plain_doc(r, rng) for r in rows)
     rng.shuffle(docs)
     return docs
@@ -352,9 +312,10 @@ def ensure_tiny_model(recipe: dict | None = None, verbose: bool = True) -> Path:
     """Path of the cached tiny model, building it first if it is missing or its recipe changed (default: the
     :func:`active_recipe`)."""
     recipe = recipe or active_recipe()
-    if recipe is NEXT_RECIPE and verbose and not _announced:
+    name = next((key for key, value in RECIPES.items() if value is recipe and value is not RECIPE), None)
+    if name and verbose and not _announced:
         _announced.append(True)
-        print(f"Tiny model: candidate recipe {recipe['version']} (RLKIT_TINY_RECIPE=next), not the default "
+        print(f"Tiny model: candidate recipe {recipe['version']} (RLKIT_TINY_RECIPE={name}), not the default "
               f"{RECIPE['version']}: numbers from this run belong to that recipe.")
     path = model_dir(recipe)
     if (path / "rlkit_recipe.json").exists():

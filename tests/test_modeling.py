@@ -114,8 +114,11 @@ def test_the_recipe_is_chosen_by_the_environment(monkeypatch, tmp_path):
     from rlkit.runtime import describe_model
 
     assert f"candidate recipe {tiny.NEXT_RECIPE['version']}" in describe_model(OFFLINE_MODEL)
+    monkeypatch.setenv("RLKIT_TINY_RECIPE", "11")
+    assert tiny.active_recipe() is tiny.RECIPE_11 and tiny.recipe_hash(tiny.RECIPE_11) == "3ab947ad076a"
+    assert "candidate recipe 11" in describe_model(OFFLINE_MODEL)
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "v9")
-    with pytest.raises(RlkitError, match="RLKIT_TINY_RECIPE='v9'.*'default', 'next'"):
+    with pytest.raises(RlkitError, match="RLKIT_TINY_RECIPE='v9'.*'11', 'default', 'next'"):
         tiny.active_recipe()
 
 
@@ -298,3 +301,28 @@ def test_the_gpu_profile_trains_the_policy_with_gradient_checkpointing_and_nothi
     for offline in ("smoke", "cpu"):
         args = common_args(make_config(method, offline))
         assert args["gradient_checkpointing"] is False and args["gradient_checkpointing_kwargs"] is None
+
+
+def test_a_recipe_chooses_its_puzzle_demonstrations(monkeypatch, tmp_path):
+    """Knights and knaves solved by cases where a recipe says ``"puzzle_think": "cases"``: in the corpus of the recipe
+    being built whatever recipe is active, and in the task rows (01's SFT data) and token budget of the active one."""
+    from rlkit.data import PUZZLE_THINK, completion_budget, generate_rows, question_of
+
+    monkeypatch.setenv("RLKIT_CACHE", str(tmp_path))
+    monkeypatch.delenv("RLKIT_TINY_RECIPE", raising=False)
+    worked = {**MINI_RECIPE, "corpus": {"knights_knaves": 30}, "puzzle_think": "cases"}
+    direct = {**worked, "puzzle_think": None}
+
+    def solutions(recipe):
+        return [target for _, target in tiny.build_corpus(recipe)]
+
+    assert all(" says " in t and t.count("yes.") == 1 for t in solutions(worked))
+    assert all(PUZZLE_THINK in t for t in solutions(direct))
+    row = generate_rows("knights_knaves", 1, 0, held_out=False)[0]
+    assert PUZZLE_THINK in row["completion"][0]["content"] and completion_budget("knights_knaves") == 64
+    monkeypatch.setitem(tiny.RECIPES, "next", worked)
+    monkeypatch.setenv("RLKIT_TINY_RECIPE", "next")
+    same = generate_rows("knights_knaves", 1, 0, held_out=False)[0]
+    assert question_of(same) == question_of(row) and " says " in same["completion"][0]["content"]
+    assert completion_budget("knights_knaves") == 400 and completion_budget("arithmetic") == 64
+    assert all(PUZZLE_THINK in t for t in solutions(direct))  # the recipe built, not the active one

@@ -115,6 +115,48 @@ def test_knights_knaves_has_exactly_one_consistent_assignment(people):
     assert {item["level"] for item in items} == set(range(people[0], people[1] + 1))
 
 
+def _kk_said(said: str, statement: str, names: list[str], roles: Roles) -> bool:
+    """Check one spelled-out claim of a case line (``"Zoey knave false or Luke not knave true so true"``) against
+    the speaker's statement read from the quiz: the same atoms in the same order, each atom's truth right, the
+    claim's truth right; returns that truth."""
+    atoms = re.findall(r"(\w+) ((?:not )?(?:knight|knave)) (true|false)", said)
+    assert 1 <= len(atoms) <= 2, said
+    expected = re.findall(r"(\w+) is ((?:not )?a (?:knight|knave))", statement)
+    assert [(name, kind) for name, kind, _ in atoms] == [(name, kind.replace("a ", "")) for name, kind in expected]
+    for name, kind, value in atoms:
+        assert value == str(_kk_atom(f"{name} is {kind.replace('knight', 'a knight').replace('knave', 'a knave')}",
+                                     names)(roles)).lower(), said
+    truth = _kk_claim(statement, names)(roles)
+    if len(atoms) == 2:
+        assert said.endswith(f" so {str(truth).lower()}"), said
+    return truth
+
+
+@pytest.mark.parametrize("people", [(2, 3), (4, 4)])
+def test_knights_knaves_cases_follow_the_quiz(people):
+    """The worked solution by cases (recipe 13's), checked line by line against the statements read back from the
+    quiz text: every case in order (knights first) up to the answer, each atom and claim judged right, "no" exactly
+    at the first speaker whose claim contradicts his role, and "yes" only on the answer."""
+    for item in _take(knights_knaves(5, people=people)):
+        names = item["names"]
+        statements = _kk_statements(item["question"], names)
+        lines = item["cases"].splitlines()
+        cases = list(itertools.product((True, False), repeat=len(names)))
+        gold = tuple(role == "knight" for role in item["roles"])
+        assert len(lines) == cases.index(gold) + 1
+        for line, roles in zip(lines, cases):
+            case, checks = line.split(": ", 1)
+            assert case == ", ".join(f"{n} {'knight' if r else 'knave'}" for n, r in zip(names, roles))
+            *judged, verdict = checks.rstrip(".").split("; ")
+            assert verdict == ("yes" if roles == gold else "no")
+            for i, check in enumerate(judged):
+                speaker, said = check.split(" says ", 1)
+                assert speaker == names[i]
+                consistent = _kk_said(said, statements[speaker], names, roles) == roles[i]
+                assert consistent == (i < len(judged) - 1 or verdict == "yes"), line
+            assert len(judged) == len(names) or verdict == "no"
+
+
 def test_knights_knaves_wording_follows_p3():
     item = next(knights_knaves(0, people=(3, 3)))
     question = item["question"]
