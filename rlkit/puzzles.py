@@ -249,8 +249,9 @@ def knights_knaves(seed: int, people: tuple[int, int] = (2, 4)) -> Iterator[dict
     """Endless knights-and-knaves puzzles; each has between ``people[0]`` and ``people[1]`` inhabitants.
 
     Items: ``question`` (the quiz), ``answer`` (``"(1) Zoey is a knight\\n(2) ..."``), ``names``,
-    ``roles`` (``"knight"``/``"knave"`` per name), ``think`` (one check per speaker), ``level``
-    (the number of people). The same seed always gives the same stream.
+    ``roles`` (``"knight"``/``"knave"`` per name), ``think`` (one check per speaker), ``cases`` (the
+    worked solution by cases, :func:`kk_cases`), ``level`` (the number of people). The same seed always gives
+    the same stream.
 
     >>> item = next(knights_knaves(0, people=(2, 2)))
     >>> item["level"], item["answer"].count("\\n") + 1, item["question"].endswith("who is a knave?")
