@@ -16,6 +16,7 @@ other seed and no pretraining corpus can contain a held-out question.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -135,19 +136,116 @@ def _number(value) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
+def _pair_results(p: tuple[int, str], q: tuple[int, str]) -> list[tuple[str, int, str]]:
+    """What two numbers make in one operation, in the order +, -, *, / (the larger first for - and /, a quotient only
+    when it divides): (the step as written, its value, its expression)."""
+    (a, a_text), (b, b_text) = p, q
+    (hi, hi_text), (lo, lo_text) = (p, q) if a >= b else (q, p)
+    results = [(f"{a} + {b}", a + b, f"{a_text} + {b_text}"), (f"{hi} - {lo}", hi - lo, f"{hi_text} - {lo_text}"),
+               (f"{a} * {b}", a * b, f"{_bracketed(a_text)} * {_bracketed(b_text)}")]
+    if lo > 1 and hi % lo == 0:
+        results.append((f"{hi} / {lo}", hi // lo, f"{_bracketed(hi_text)} / {_bracketed(lo_text)}"))
+    return results
+
+
+def _bracketed(text: str) -> str:
+    return f"({text})" if " " in text else text
+
+
+def _search_three(items: list[tuple[int, str]], target: int) -> tuple[list[str], str | None]:
+    """Countdown with three numbers searched backwards: for each number x in turn and each last operation, the value
+    the other two must make (target - x for a last +, target + x for -, target / x for *, target * x for /), then the
+    pair's results in order up to that value. Returns the lines and the expression found (None if none is)."""
+    lines = []
+    for i, (x, x_text) in enumerate(items):
+        p, q = [item for j, item in enumerate(items) if j != i]
+        for need, how, op in ((target - x, f"{target} - {x}", "+"), (target + x, f"{target} + {x}", "-"),
+                              (target // x, f"{target} / {x}", "*"), (target * x, f"{target} * {x}", "/")):
+            if need <= 0 or (op in "*/" and x < 2) or (op == "*" and target % x):
+                continue
+            steps, found = [], None
+            for step, value, expression in _pair_results(p, q):
+                steps.append(f"{step} = {value}")
+                if value == need:
+                    found = f"({expression}) {op} {_bracketed(x_text)}"
+                    break
+            lines.append(f"{how} = {need} from {p[0]} and {q[0]}: {', '.join(steps)} {'yes' if found else 'no'}")
+            if found:
+                return lines, found
+    return lines, None
+
+
+def countdown_search(numbers: list[int], target: int, rng: random.Random) -> tuple[str, str] | None:
+    """A worked Countdown solution by search, for the tiny model's recipe 14 (``"countdown_think": "search"``):
+    (reasoning, answer), or None where the search finds nothing.
+
+    Three numbers are searched backwards, every step written out (:func:`_search_three`), up to the first
+    expression that works. Four numbers first join two into one (``Join 9 and 7: 9 + 7 = 16``), a join drawn among
+    those that leave a three-number problem the search solves within four tries (or the fewest), then search that. The search itself is the same for
+    every row, so what a sampled solution can vary is the join: the first move that RL can learn to choose.
+
+    >>> print(*countdown_search([9, 7, 20], 22, random.Random(0)), sep="\\n")
+    Need 22 from 9, 7, 20
+    22 - 9 = 13 from 7 and 20: 7 + 20 = 27, 20 - 7 = 13 yes
+    (20 - 7) + 9
+    """
+    items = [(n, str(n)) for n in numbers]
+    if len(items) == 3:
+        lines, found = _search_three(items, target)
+        return (f"Need {target} from {', '.join(map(str, numbers))}\n" + "\n".join(lines), found) if found else None
+    if len(items) != 4:
+        return None
+    solved = []
+    for i, j in itertools.combinations(range(4), 2):
+        rest = [item for k, item in enumerate(items) if k not in (i, j)]
+        for step, value, expression in _pair_results(items[i], items[j]):
+            if value == 0:  # a zero helps no target: never a join worth teaching
+                continue
+            lines, found = _search_three(rest + [(value, f"({expression})")], target)
+            if found:
+                head = (f"Join {numbers[i]} and {numbers[j]}: {step} = {value}\n"
+                        f"Need {target} from {', '.join(str(n) for n, _ in rest)}, {value}")
+                solved.append((len(lines), head + "\n" + "\n".join(lines), found))
+    if not solved:
+        return None
+    shortest = min(n for n, _, _ in solved)
+    _, think, found = rng.choice([s for s in solved if s[0] <= max(shortest, 4)])  # short searches fit the budget
+    return think, found
+
+
+def searched(task: str) -> bool:
+    """Whether the tiny model's recipe teaches ``task`` worked by search or by cases rather than directly:
+    ``"puzzle_think": "cases"`` for knights and knaves (:func:`worked_puzzles`), ``"countdown_think": "search"`` for
+    Countdown (:func:`countdown_search`)."""
+    from rlkit.recipes import active_recipe
+
+    recipe = _BUILDING[-1] if _BUILDING else active_recipe()
+    key, value = {"knights_knaves": ("puzzle_think", "cases"), "countdown": ("countdown_think", "search")}.get(
+        task, (None, None))
+    return key is not None and recipe.get(key) == value
+
+
 def _countdown(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
     """reasoning-gym's Countdown numbers and targets (3-4 numbers, targets 10-100 as in P3's test data) in
-    P3's wording; level = how many numbers. The solution works the gold expression out step by step."""
+    P3's wording; level = how many numbers. The solution works the gold expression out step by step, or, where the
+    recipe says so (:func:`searched`), searches for one (:func:`countdown_search`; the gold steps where it finds
+    none, about 1 item in 500)."""
     low, high = levels
     items = _rg_items("countdown", seed, min_numbers=low, max_numbers=high, min_value=1, max_value=COUNTDOWN_MAX_VALUE,
                       min_target=10, max_target=100)
+    search = searched("countdown")
+    rng = random.Random(seed * 7919 + 17)
     for item in items:
         meta = item["metadata"]
         numbers, target = [int(n) for n in meta["numbers"]], int(meta["target"])
         expression = _plain_expression(meta["expression"])
         if expression is None:  # reasoning-gym sometimes negates a number ("-10 + ..."): not allowed here
             continue
-        think = "\n".join(expression_steps(expression))
+        worked = countdown_search(numbers, target, rng) if search else None
+        if worked:
+            think, expression = worked
+        else:
+            think = "\n".join(expression_steps(expression))
         yield make_row("countdown", countdown_question(numbers, target), tagged(think, expression),
                        numbers=numbers, target=target, answer=expression, level=len(numbers))
 
@@ -177,9 +275,7 @@ def worked_puzzles() -> bool:
     answered directly: a recipe's ``"puzzle_think": "cases"``. The demonstrations belong to the recipe, since its
     pretraining corpus and 01's SFT rows are the same task rows: the recipe being built (:func:`building`), else the
     active one."""
-    from rlkit.recipes import active_recipe
-
-    return (_BUILDING[-1] if _BUILDING else active_recipe()).get("puzzle_think") == "cases"
+    return searched("knights_knaves")
 
 
 @contextmanager
@@ -353,7 +449,7 @@ TASKS: dict[str, Task] = {
              completion_tokens=64, terse=_terse_arithmetic, style=_arithmetic_style),
         Task("countdown", "countdown", True, "reach a target of 10-100 with 3-4 numbers, P3's wording "
              "(reasoning-gym countdown)", "math", _countdown, level="numbers", default_levels=(3, 4),
-             level_limits=(2, 6), completion_tokens=72),
+             level_limits=(2, 6), completion_tokens=72, worked_tokens=320),
         Task("knights_knaves", "knights_knaves", True, "knights and knaves in P3's wording, all-or-nothing "
              "(the kit's generator)", "puzzles", _knights_knaves, level="people", default_levels=(2, 3),
              level_limits=(2, 8), completion_tokens=64, worked_tokens=400, chance=_knights_knaves_chance),
@@ -401,9 +497,9 @@ def family_tasks(family: str | None = None, offline: bool = True) -> list[str]:
 
 def completion_budget(task: str) -> int:
     """An offline task's new-token budget: ``Task.completion_tokens``, or its ``worked_tokens`` where the tiny model's
-    recipe teaches worked puzzle solutions (:func:`worked_puzzles`; 2-3 people fit, more may not)."""
+    recipe teaches the task worked by cases or by search (:func:`searched`; 2-3 people fit, more may not)."""
     spec = get_task(task)
-    return spec.worked_tokens if spec.worked_tokens and worked_puzzles() else spec.completion_tokens
+    return spec.worked_tokens if spec.worked_tokens and searched(task) else spec.completion_tokens
 
 
 def get_task(name: str) -> Task:

@@ -121,6 +121,73 @@ def test_countdown_gold_expressions_use_every_number_once_without_negation():
         assert 10 <= row["target"] <= 100 and len(row["numbers"]) == row["level"]
 
 
+_OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b}
+_UNDO = {"+": "-", "-": "+", "*": "/", "/": "*"}  # the last operation x and the value the pair must make
+
+
+def _calc(text: str) -> tuple[int, str, int, int]:
+    """``"20 - 7 = 13"`` -> (20, "-", 7, 13), checking the arithmetic."""
+    a, op, b, eq, c = text.split()
+    assert eq == "=" and _OPS[op](int(a), int(b)) == int(c), text
+    return int(a), op, int(b), int(c)
+
+
+def _read_search(think: str, numbers: list[int], target: int) -> None:
+    """Check a Countdown search (data.countdown_search) line by line: the join (four numbers) takes two listed numbers
+    and leaves three; then every last operation for every number in turn, in order, none skipped that could apply,
+    each pair's results right and in order, "yes" exactly where a result makes the value needed, and only at the end."""
+    import re
+
+    lines = think.splitlines()
+    pool = list(numbers)
+    if len(numbers) == 4:
+        joined = re.fullmatch(r"Join (\d+) and (\d+): (.+)", lines.pop(0))
+        a, b = int(joined[1]), int(joined[2])
+        left, _, right, value = _calc(joined[3])
+        assert sorted((left, right)) == sorted((a, b)) and value > 0
+        need = re.fullmatch(rf"Need {target} from (\d+), (\d+), {value}", lines[0])
+        pool = [int(need[1]), int(need[2]), value]
+        assert sorted(pool[:2] + [a, b]) == sorted(numbers)
+    assert lines.pop(0) == f"Need {target} from {', '.join(map(str, pool))}"
+    tries = [(x, i, op) for i, x in enumerate(pool) for op in "+-*/"]
+    for n, line in enumerate(lines):
+        found = re.fullmatch(r"(\d+ [-+*/] \d+ = \d+) from (\d+) and (\d+): (.+) (yes|no)", line)
+        t, undo, x, need = _calc(found[1])
+        assert t == target
+        while tries and (tries[0][0], _UNDO[tries[0][2]]) != (x, undo):  # a skipped try must be one that cannot apply
+            skipped_x, _, skipped_op = tries.pop(0)
+            assert (skipped_op == "+" and target <= skipped_x) or (skipped_op in "*/" and skipped_x < 2) or (
+                skipped_op == "*" and target % skipped_x), (line, skipped_x, skipped_op)
+        _, i, _ = tries.pop(0)
+        pair = [p for j, p in enumerate(pool) if j != i]
+        assert [int(found[2]), int(found[3])] == pair
+        results = [_calc(step) for step in found[4].split(", ")]
+        expected = [(pair[0], "+", pair[1]), (max(pair), "-", min(pair)), (pair[0], "*", pair[1])]
+        if min(pair) > 1 and max(pair) % min(pair) == 0:
+            expected.append((max(pair), "/", min(pair)))
+        assert [r[:3] for r in results] == expected[:len(results)]
+        made = [r[3] for r in results]
+        assert (found[5] == "yes") == (need in made) == (n == len(lines) - 1), line
+        assert need not in made[:-1] and (need in made or len(results) == len(expected))
+    assert lines  # at least one try
+
+
+def test_countdown_search_is_worked_out_right():
+    """Recipe 14's Countdown demonstrations: the search is read back line by line and its answer scored."""
+    import random
+
+    from rlkit.rewards import countdown_value
+
+    rows = data.generate_rows("countdown", 120, seed=3, held_out=False)
+    rng = random.Random(0)
+    assert {len(r["numbers"]) for r in rows} == {3, 4}
+    for row in rows:
+        think, answer = data.countdown_search(row["numbers"], row["target"], rng)
+        _read_search(think, row["numbers"], row["target"])
+        assert countdown_value(answer, row["numbers"], row["target"]) == row["target"]
+    assert data.countdown_search([1, 1, 1], 50, rng) is None
+
+
 def test_expression_steps_follow_precedence():
     assert data.expression_steps("2 * (3 - 3) + 5") == ["3 - 3 = 0", "2 * 0 = 0", "0 + 5 = 5"]
     assert data.expression_steps("(7 + 8) / 5 * 4") == ["7 + 8 = 15", "15 / 5 = 3", "3 * 4 = 12"]

@@ -118,7 +118,7 @@ def test_the_recipe_is_chosen_by_the_environment(monkeypatch, tmp_path):
     assert tiny.active_recipe() is tiny.RECIPE_11 and tiny.recipe_hash(tiny.RECIPE_11) == "3ab947ad076a"
     assert "candidate recipe 11" in describe_model(OFFLINE_MODEL)
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "v9")
-    with pytest.raises(RlkitError, match="RLKIT_TINY_RECIPE='v9'.*'11', 'default', 'next'"):
+    with pytest.raises(RlkitError, match="RLKIT_TINY_RECIPE='v9'.*'11', '13', 'default', 'next'"):
         tiny.active_recipe()
 
 
@@ -326,3 +326,23 @@ def test_a_recipe_chooses_its_puzzle_demonstrations(monkeypatch, tmp_path):
     assert question_of(same) == question_of(row) and " says " in same["completion"][0]["content"]
     assert completion_budget("knights_knaves") == 400 and completion_budget("arithmetic") == 64
     assert all(PUZZLE_THINK in t for t in solutions(direct))  # the recipe built, not the active one
+
+
+def test_a_recipe_chooses_its_countdown_demonstrations(monkeypatch, tmp_path):
+    """Countdown solved by search where a recipe says ``"countdown_think": "search"`` (recipe 14), else the gold
+    expression worked step by step; the token budget follows."""
+    from rlkit.data import completion_budget, generate_rows, question_of
+
+    monkeypatch.setenv("RLKIT_CACHE", str(tmp_path))
+    monkeypatch.delenv("RLKIT_TINY_RECIPE", raising=False)
+    searched = {**MINI_RECIPE, "corpus": {"countdown": 30}, "countdown_think": "search"}
+    worked_gold = {**searched, "countdown_think": None}
+    assert all(t.count(" yes") == 1 for _, t in tiny.build_corpus(searched))
+    assert not any("Need " in t for _, t in tiny.build_corpus(worked_gold))
+    row = generate_rows("countdown", 1, 0, held_out=False)[0]
+    assert "Need " not in row["completion"][0]["content"] and completion_budget("countdown") == 72
+    monkeypatch.setitem(tiny.RECIPES, "next", searched)
+    monkeypatch.setenv("RLKIT_TINY_RECIPE", "next")
+    same = generate_rows("countdown", 1, 0, held_out=False)[0]
+    assert question_of(same) == question_of(row) and "Need " in same["completion"][0]["content"]
+    assert completion_budget("countdown") == 320 and completion_budget("knights_knaves") == 64
