@@ -117,8 +117,11 @@ def test_the_recipe_is_chosen_by_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "11")
     assert tiny.active_recipe() is tiny.RECIPE_11 and tiny.recipe_hash(tiny.RECIPE_11) == "3ab947ad076a"
     assert "candidate recipe 11" in describe_model(OFFLINE_MODEL)
+    monkeypatch.setenv("RLKIT_TINY_RECIPE", "14")
+    assert tiny.active_recipe() is tiny.RECIPE_14 and tiny.recipe_hash(tiny.RECIPE_14) == "280831d8a77b"
+    assert tiny.recipe_hash(tiny.RECIPE_13) == "95087415438b"
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "v9")
-    with pytest.raises(RlkitError, match="RLKIT_TINY_RECIPE='v9'.*'11', '13', 'default', 'next'"):
+    with pytest.raises(RlkitError, match="RLKIT_TINY_RECIPE='v9'.*'11', '13', '14', 'default', 'next'"):
         tiny.active_recipe()
 
 
