@@ -181,8 +181,9 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random) -> tup
 
     Three numbers are searched backwards, every step written out (:func:`_search_three`), up to the first
     expression that works. Four numbers first join two into one (``Join 9 and 7: 9 + 7 = 16``), a join drawn among
-    those that leave a three-number problem the search solves within four tries (or the fewest), then search that. The search itself is the same for
-    every row, so what a sampled solution can vary is the join: the first move that RL can learn to choose.
+    those that leave a three-number problem the search solves within four tries (or the fewest), then search that.
+    The search itself is the same for every row, so what a sampled solution can vary is the join: the first move that
+    RL can learn to choose.
 
     >>> print(*countdown_search([9, 7, 20], 22, random.Random(0)), sep="\\n")
     Need 22 from 9, 7, 20
@@ -213,6 +214,10 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random) -> tup
     return think, found
 
 
+# The recipe setting that makes a task's demonstrations worked out rather than direct (:func:`searched`)
+WORKED_FORMS = {"knights_knaves": ("puzzle_think", "cases"), "countdown": ("countdown_think", "search")}
+
+
 def searched(task: str) -> bool:
     """Whether the tiny model's recipe teaches ``task`` worked by search or by cases rather than directly:
     ``"puzzle_think": "cases"`` for knights and knaves (:func:`worked_puzzles`), ``"countdown_think": "search"`` for
@@ -220,8 +225,7 @@ def searched(task: str) -> bool:
     from rlkit.recipes import active_recipe
 
     recipe = _BUILDING[-1] if _BUILDING else active_recipe()
-    key, value = {"knights_knaves": ("puzzle_think", "cases"), "countdown": ("countdown_think", "search")}.get(
-        task, (None, None))
+    key, value = WORKED_FORMS.get(task, (None, None))
     return key is not None and recipe.get(key) == value
 
 

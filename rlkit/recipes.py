@@ -53,7 +53,8 @@ RECIPES = {"default": RECIPE, "next": NEXT_RECIPE, "14": RECIPE_14, "13": RECIPE
 
 
 def active_recipe() -> dict:
-    """:data:`RECIPE`, or the recipe that ``RLKIT_TINY_RECIPE`` names (``default``, ``next``, ``14``, ``13`` or ``11``)."""
+    """:data:`RECIPE`, or the recipe that ``RLKIT_TINY_RECIPE`` names (``default``, ``next``, ``14``, ``13`` or
+    ``11``)."""
     from rlkit.errors import RlkitError
 
     name = os.environ.get("RLKIT_TINY_RECIPE", "").strip() or "default"

@@ -26,7 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from rlkit.recipes import NEXT_RECIPE, RECIPE, RECIPE_11, RECIPE_13, RECIPE_14, RECIPES, active_recipe, recipe_hash  # noqa: F401
+from rlkit.recipes import (  # noqa: F401
+    NEXT_RECIPE,
+    RECIPE,
+    RECIPE_11,
+    RECIPE_13,
+    RECIPE_14,
+    RECIPES,
+    active_recipe,
+    recipe_hash,
+)
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CHAT_TEMPLATE = (
