@@ -176,24 +176,29 @@ def _search_three(items: list[tuple[int, str]], target: int) -> tuple[list[str],
 
 
 def countdown_search(numbers: list[int], target: int, rng: random.Random) -> tuple[str, str] | None:
-    """A worked Countdown solution by search, for the tiny model's recipe 14 (``"countdown_think": "search"``):
+    """A worked Countdown solution by search, for the tiny model's recipe 15 (``"countdown_think": "search"``):
     (reasoning, answer), or None where the search finds nothing.
 
-    Three numbers are searched backwards, every step written out (:func:`_search_three`), up to the first
-    expression that works. Four numbers first join two into one (``Join 9 and 7: 9 + 7 = 16``), a join drawn among
-    those that leave a three-number problem the search solves within four tries (or the fewest), then search that.
-    The search itself is the same for every row, so what a sampled solution can vary is the join: the first move that
-    RL can learn to choose.
+    The first line restates the question in its own words (``Using the numbers [9, 7, 20] to make 22``; the first
+    three words are one token of the tiny tokenizer): to copy a list's first number the model needs something to
+    match, and after ``Need 22 from [`` the tiny model got it right about half the time, after the question's own
+    phrase every time (README, recipe 15). Three numbers are then searched backwards, every step written out
+    (:func:`_search_three`), up to the first expression that works. Four numbers first join two into one
+    (``Join 9 and 7: 9 + 7 = 16``, then ``Need 22 from [...]`` with what is left), a join drawn among those that
+    leave a three-number problem the search solves within four tries (or the fewest), then search that. The search
+    itself is the same for every row, so what a sampled solution can vary is the join: the first move that RL can
+    learn to choose.
 
     >>> print(*countdown_search([9, 7, 20], 22, random.Random(0)), sep="\\n")
-    Need 22 from 9, 7, 20
+    Using the numbers [9, 7, 20] to make 22
     22 - 9 = 13 from 7 and 20: 7 + 20 = 27, 20 - 7 = 13 yes
     (20 - 7) + 9
     """
     items = [(n, str(n)) for n in numbers]
+    restated = f"Using the numbers {list(numbers)} to make {target}"  # the question's own words: see the docstring
     if len(items) == 3:
         lines, found = _search_three(items, target)
-        return (f"Need {target} from {', '.join(map(str, numbers))}\n" + "\n".join(lines), found) if found else None
+        return (f"{restated}\n" + "\n".join(lines), found) if found else None
     if len(items) != 4:
         return None
     solved = []
@@ -204,8 +209,8 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random) -> tup
                 continue
             lines, found = _search_three(rest + [(value, f"({expression})")], target)
             if found:
-                head = (f"Join {numbers[i]} and {numbers[j]}: {step} = {value}\n"
-                        f"Need {target} from {', '.join(str(n) for n, _ in rest)}, {value}")
+                head = (f"{restated}\nJoin {numbers[i]} and {numbers[j]}: {step} = {value}\n"
+                        f"Need {target} from {[n for n, _ in rest] + [value]}")
                 solved.append((len(lines), head + "\n" + "\n".join(lines), found))
     if not solved:
         return None

@@ -32,6 +32,7 @@ from rlkit.recipes import (  # noqa: F401
     RECIPE_11,
     RECIPE_13,
     RECIPE_14,
+    RECIPE_15,
     RECIPES,
     active_recipe,
     recipe_hash,
@@ -129,7 +130,37 @@ def form_exercise(rng: random.Random) -> tuple[str, str]:
             json.dumps(zebra_answer(categories, grid)))
 
 
-EXERCISES = {"copy": copy_exercise, "form": form_exercise}  # corpus entries that are exercises, not task rows
+def facts_exercise(rng: random.Random) -> tuple[str, str]:
+    """Eight one-operation facts in the notation of the Countdown search (``data.countdown_search``): two numbers
+    of 1-20, or a number of 10-100 and one of 1-20, under +, -, * or / (the larger first for - and /, a quotient
+    only where it divides).
+
+    Chain sums teach the tiny model to add one digit at a time; a Countdown search also subtracts, multiplies and
+    divides numbers up to 20 and targets up to 100, and without these facts a search's results were right 69% of
+    the time (teacher-forced), with them 93%.
+
+    >>> facts_exercise(random.Random(1))[1].splitlines()[:3]
+    ['3 + 9 = 12', '22 + 16 = 38', '59 + 14 = 73']
+    """
+    lines = []
+    while len(lines) < 8:
+        a, b = (rng.randint(1, 20), rng.randint(1, 20)) if rng.random() < 0.6 else (rng.randint(10, 100),
+                                                                                   rng.randint(1, 20))
+        hi, lo = max(a, b), min(a, b)
+        op = rng.choice("+-*/")
+        if op == "+":
+            lines.append(f"{a} + {b} = {a + b}")
+        elif op == "-":
+            lines.append(f"{hi} - {lo} = {hi - lo}")
+        elif op == "*":
+            lines.append(f"{a} * {b} = {a * b}")
+        elif lo > 1 and hi % lo == 0:
+            lines.append(f"{hi} / {lo} = {hi // lo}")
+    return "Facts:\n", "\n".join(lines) + "\n"
+
+
+# corpus entries that are exercises, not task rows
+EXERCISES = {"copy": copy_exercise, "form": form_exercise, "facts": facts_exercise}
 
 
 def build_corpus(recipe: dict = RECIPE) -> list[tuple[str, str]]:

@@ -139,16 +139,17 @@ def _read_search(think: str, numbers: list[int], target: int) -> None:
     import re
 
     lines = think.splitlines()
+    assert lines.pop(0) == f"Using the numbers {list(numbers)} to make {target}"
     pool = list(numbers)
     if len(numbers) == 4:
         joined = re.fullmatch(r"Join (\d+) and (\d+): (.+)", lines.pop(0))
         a, b = int(joined[1]), int(joined[2])
         left, _, right, value = _calc(joined[3])
         assert sorted((left, right)) == sorted((a, b)) and value > 0
-        need = re.fullmatch(rf"Need {target} from (\d+), (\d+), {value}", lines[0])
+        need = re.fullmatch(rf"Need {target} from \[(\d+), (\d+), {value}\]", lines[0])
         pool = [int(need[1]), int(need[2]), value]
         assert sorted(pool[:2] + [a, b]) == sorted(numbers)
-    assert lines.pop(0) == f"Need {target} from {', '.join(map(str, pool))}"
+        assert lines.pop(0) == f"Need {target} from {pool}"
     tries = [(x, i, op) for i, x in enumerate(pool) for op in "+-*/"]
     for n, line in enumerate(lines):
         found = re.fullmatch(r"(\d+ [-+*/] \d+ = \d+) from (\d+) and (\d+): (.+) (yes|no)", line)

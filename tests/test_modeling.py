@@ -104,6 +104,24 @@ def test_form_exercises_fill_the_form_with_each_listed_choice_once():
         assert all(list(house) == list(choices) for house in grid.values())
 
 
+def test_facts_exercises_are_right_and_in_the_searches_notation():
+    """Recipe 15's one-operation facts: right, the larger number first for - and /, a quotient only where it
+    divides, numbers in the ranges a Countdown search meets."""
+    corpus = tiny.build_corpus({**MINI_RECIPE, "corpus": {"facts": 200}})
+    ops = {"+": int.__add__, "-": int.__sub__, "*": int.__mul__, "/": int.__floordiv__}
+    seen = set()
+    for context, target in corpus:
+        assert context == "Facts:\n" and target.endswith("\n") and len(target.splitlines()) == 8
+        for line in target.splitlines():
+            a, op, b, eq, c = line.split()
+            a, b, c = int(a), int(b), int(c)
+            assert eq == "=" and ops[op](a, b) == c and 1 <= b <= 20 and 1 <= a <= 100, line
+            if op in "-/":
+                assert a >= b and (op == "-" or (b > 1 and a % b == 0)), line
+            seen.add(op)
+    assert seen == set(ops)
+
+
 def test_the_recipe_is_chosen_by_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("RLKIT_CACHE", str(tmp_path))
     monkeypatch.delenv("RLKIT_TINY_RECIPE", raising=False)
@@ -117,11 +135,11 @@ def test_the_recipe_is_chosen_by_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "11")
     assert tiny.active_recipe() is tiny.RECIPE_11 and tiny.recipe_hash(tiny.RECIPE_11) == "3ab947ad076a"
     assert "candidate recipe 11" in describe_model(OFFLINE_MODEL)
-    monkeypatch.setenv("RLKIT_TINY_RECIPE", "14")
-    assert tiny.active_recipe() is tiny.RECIPE_14 and tiny.recipe_hash(tiny.RECIPE_14) == "280831d8a77b"
+    monkeypatch.setenv("RLKIT_TINY_RECIPE", "15")
+    assert tiny.active_recipe() is tiny.RECIPE_15 and tiny.recipe_hash(tiny.RECIPE_15) == "a3da5e620952"
     assert tiny.recipe_hash(tiny.RECIPE_13) == "95087415438b"
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "v9")
-    with pytest.raises(RlkitError, match="RLKIT_TINY_RECIPE='v9'.*'11', '13', '14', 'default', 'next'"):
+    with pytest.raises(RlkitError, match="RLKIT_TINY_RECIPE='v9'.*'11', '13', '15', 'default', 'next'"):
         tiny.active_recipe()
 
 
@@ -332,7 +350,7 @@ def test_a_recipe_chooses_its_puzzle_demonstrations(monkeypatch, tmp_path):
 
 
 def test_a_recipe_chooses_its_countdown_demonstrations(monkeypatch, tmp_path):
-    """Countdown solved by search where a recipe says ``"countdown_think": "search"`` (recipe 14), else the gold
+    """Countdown solved by search where a recipe says ``"countdown_think": "search"`` (recipe 15), else the gold
     expression worked step by step; the token budget follows."""
     from rlkit.data import completion_budget, generate_rows, question_of
 
@@ -341,11 +359,12 @@ def test_a_recipe_chooses_its_countdown_demonstrations(monkeypatch, tmp_path):
     searched = {**MINI_RECIPE, "corpus": {"countdown": 30}, "countdown_think": "search"}
     worked_gold = {**searched, "countdown_think": None}
     assert all(t.count(" yes") == 1 for _, t in tiny.build_corpus(searched))
-    assert not any("Need " in t for _, t in tiny.build_corpus(worked_gold))
+    assert not any(" to make " in t for _, t in tiny.build_corpus(worked_gold))
     row = generate_rows("countdown", 1, 0, held_out=False)[0]
-    assert "Need " not in row["completion"][0]["content"] and completion_budget("countdown") == 72
+    assert " to make " not in row["completion"][0]["content"] and completion_budget("countdown") == 72
     monkeypatch.setitem(tiny.RECIPES, "next", searched)
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "next")
     same = generate_rows("countdown", 1, 0, held_out=False)[0]
-    assert question_of(same) == question_of(row) and "Need " in same["completion"][0]["content"]
+    assert question_of(same) == question_of(row)
+    assert same["completion"][0]["content"].startswith(f"<think>Using the numbers {same['numbers']} to make ")
     assert completion_budget("countdown") == 320 and completion_budget("knights_knaves") == 64
