@@ -136,7 +136,7 @@ def _number(value) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
-def _pair_results(p: tuple[int, str], q: tuple[int, str]) -> list[tuple[str, int, str]]:
+def pair_results(p: tuple[int, str], q: tuple[int, str]) -> list[tuple[str, int, str]]:
     """What two numbers make in one operation, in the order +, -, *, / (the larger first for - and /, a quotient only
     when it divides): (the step as written, its value, its expression)."""
     (a, a_text), (b, b_text) = p, q
@@ -164,7 +164,7 @@ def _search_three(items: list[tuple[int, str]], target: int) -> tuple[list[str],
             if need <= 0 or (op in "*/" and x < 2) or (op == "*" and target % x):
                 continue
             steps, found = [], None
-            for step, value, expression in _pair_results(p, q):
+            for step, value, expression in pair_results(p, q):
                 steps.append(f"{step} = {value}")
                 if value == need:
                     found = f"({expression}) {op} {_bracketed(x_text)}"
@@ -204,7 +204,7 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random) -> tup
     solved = []
     for i, j in itertools.combinations(range(4), 2):
         rest = [item for k, item in enumerate(items) if k not in (i, j)]
-        for step, value, expression in _pair_results(items[i], items[j]):
+        for step, value, expression in pair_results(items[i], items[j]):
             if value == 0:  # a zero helps no target: never a join worth teaching
                 continue
             lines, found = _search_three(rest + [(value, f"({expression})")], target)

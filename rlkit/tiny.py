@@ -31,7 +31,6 @@ from rlkit.recipes import (  # noqa: F401
     RECIPE,
     RECIPE_11,
     RECIPE_13,
-    RECIPE_14,
     RECIPE_15,
     RECIPES,
     active_recipe,
@@ -142,20 +141,16 @@ def facts_exercise(rng: random.Random) -> tuple[str, str]:
     >>> facts_exercise(random.Random(1))[1].splitlines()[:3]
     ['3 + 9 = 12', '22 + 16 = 38', '59 + 14 = 73']
     """
+    from rlkit.data import pair_results  # the search's own steps, so the notation cannot drift apart
+
     lines = []
     while len(lines) < 8:
         a, b = (rng.randint(1, 20), rng.randint(1, 20)) if rng.random() < 0.6 else (rng.randint(10, 100),
                                                                                    rng.randint(1, 20))
-        hi, lo = max(a, b), min(a, b)
+        steps = {step.split()[1]: f"{step} = {value}" for step, value, _ in pair_results((a, str(a)), (b, str(b)))}
         op = rng.choice("+-*/")
-        if op == "+":
-            lines.append(f"{a} + {b} = {a + b}")
-        elif op == "-":
-            lines.append(f"{hi} - {lo} = {hi - lo}")
-        elif op == "*":
-            lines.append(f"{a} * {b} = {a * b}")
-        elif lo > 1 and hi % lo == 0:
-            lines.append(f"{hi} / {lo} = {hi // lo}")
+        if op in steps:  # a quotient only where it divides: otherwise draw again
+            lines.append(steps[op])
     return "Facts:\n", "\n".join(lines) + "\n"
 
 
