@@ -152,19 +152,23 @@ def _bracketed(text: str) -> str:
     return f"({text})" if " " in text else text
 
 
-def _search_three(items: list[tuple[int, str]], target: int) -> tuple[list[str], str | None]:
+def _search_three(items: list[tuple[int, str]], target: int, regular: bool = False) -> tuple[list[str], str | None]:
     """Countdown with three numbers searched backwards: for each number x in turn and each last operation, the value
     the other two must make (target - x for a last +, target + x for -, target / x for *, target * x for /), then the
-    pair's results in order up to that value. Returns the lines and the expression found (None if none is)."""
+    pair's results in order up to that value. Returns the lines and the expression found (None if none is).
+
+    ``regular``: the last operation is + or - only and a pair's results are +, - and * only, so that every line
+    that finds nothing ends after the same three results, whatever divides what (:func:`countdown_search`)."""
     lines = []
     for i, (x, x_text) in enumerate(items):
         p, q = [item for j, item in enumerate(items) if j != i]
-        for need, how, op in ((target - x, f"{target} - {x}", "+"), (target + x, f"{target} + {x}", "-"),
-                              (target // x, f"{target} / {x}", "*"), (target * x, f"{target} * {x}", "/")):
+        lasts = ((target - x, f"{target} - {x}", "+"), (target + x, f"{target} + {x}", "-"),
+                 (target // x, f"{target} / {x}", "*"), (target * x, f"{target} * {x}", "/"))
+        for need, how, op in lasts[:2] if regular else lasts:
             if need <= 0 or (op in "*/" and x < 2) or (op == "*" and target % x):
                 continue
             steps, found = [], None
-            for step, value, expression in pair_results(p, q):
+            for step, value, expression in pair_results(p, q)[: 3 if regular else 4]:
                 steps.append(f"{step} = {value}")
                 if value == need:
                     found = f"({expression}) {op} {_bracketed(x_text)}"
@@ -175,7 +179,8 @@ def _search_three(items: list[tuple[int, str]], target: int) -> tuple[list[str],
     return lines, None
 
 
-def countdown_search(numbers: list[int], target: int, rng: random.Random) -> tuple[str, str] | None:
+def countdown_search(numbers: list[int], target: int, rng: random.Random, regular: bool = False
+                     ) -> tuple[str, str] | None:
     """A worked Countdown solution by search, for the tiny model's recipe 15 (``"countdown_think": "search"``):
     (reasoning, answer), or None where the search finds nothing.
 
@@ -189,6 +194,12 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random) -> tup
     itself is the same for every row, so what a sampled solution can vary is the join: the first move that RL can
     learn to choose.
 
+    ``regular`` (recipe 16, ``"countdown_think": "regular"``) drops division: the last operation is + or -, a pair
+    gives +, - and *, a join + or -. Each line then either stops at "yes" or says "no" after exactly three results,
+    and a line never depends on whether one number divides another: after recipe 15's SFT the tiny model chose
+    between "yes", "no" and the next result right only 61% of the time, teacher-forced (README). It solves about 4
+    problems in 5 of P3's distribution, which is what the tiny model can learn, not what RL is scored on.
+
     >>> print(*countdown_search([9, 7, 20], 22, random.Random(0)), sep="\\n")
     Using the numbers [9, 7, 20] to make 22
     22 - 9 = 13 from 7 and 20: 7 + 20 = 27, 20 - 7 = 13 yes
@@ -197,17 +208,17 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random) -> tup
     items = [(n, str(n)) for n in numbers]
     restated = f"Using the numbers {list(numbers)} to make {target}"  # the question's own words: see the docstring
     if len(items) == 3:
-        lines, found = _search_three(items, target)
+        lines, found = _search_three(items, target, regular)
         return (f"{restated}\n" + "\n".join(lines), found) if found else None
     if len(items) != 4:
         return None
     solved = []
     for i, j in itertools.combinations(range(4), 2):
         rest = [item for k, item in enumerate(items) if k not in (i, j)]
-        for step, value, expression in pair_results(items[i], items[j]):
+        for step, value, expression in pair_results(items[i], items[j])[: 2 if regular else 4]:
             if value == 0:  # a zero helps no target: never a join worth teaching
                 continue
-            lines, found = _search_three(rest + [(value, f"({expression})")], target)
+            lines, found = _search_three(rest + [(value, f"({expression})")], target, regular)
             if found:
                 head = (f"{restated}\nJoin {numbers[i]} and {numbers[j]}: {step} = {value}\n"
                         f"Need {target} from {[n for n, _ in rest] + [value]}")
@@ -219,30 +230,38 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random) -> tup
     return think, found
 
 
-# The recipe setting that makes a task's demonstrations worked out rather than direct (:func:`searched`)
-WORKED_FORMS = {"knights_knaves": ("puzzle_think", "cases"), "countdown": ("countdown_think", "search")}
+# The recipe setting that makes a task's demonstrations worked out rather than direct, and its values
+# (:func:`worked_form`)
+WORKED_FORMS = {"knights_knaves": ("puzzle_think", ("cases",)), "countdown": ("countdown_think", ("search", "regular"))}
 
 
-def searched(task: str) -> bool:
-    """Whether the tiny model's recipe teaches ``task`` worked by search or by cases rather than directly:
-    ``"puzzle_think": "cases"`` for knights and knaves (:func:`worked_puzzles`), ``"countdown_think": "search"`` for
-    Countdown (:func:`countdown_search`)."""
+def worked_form(task: str) -> str | None:
+    """How the tiny model's recipe (the one being built, :func:`building`, else the active one) works ``task`` out:
+    ``"cases"`` for knights and knaves (:func:`worked_puzzles`), ``"search"`` or ``"regular"`` for Countdown
+    (:func:`countdown_search`), or None where it answers directly."""
     from rlkit.recipes import active_recipe
 
     recipe = _BUILDING[-1] if _BUILDING else active_recipe()
-    key, value = WORKED_FORMS.get(task, (None, None))
-    return key is not None and recipe.get(key) == value
+    key, forms = WORKED_FORMS.get(task, (None, ()))
+    return recipe.get(key) if key is not None and recipe.get(key) in forms else None
+
+
+def searched(task: str) -> bool:
+    """Whether the tiny model's recipe teaches ``task`` worked by search or by cases rather than directly."""
+    return worked_form(task) is not None
 
 
 def _countdown(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
     """reasoning-gym's Countdown numbers and targets (3-4 numbers, targets 10-100 as in P3's test data) in
     P3's wording; level = how many numbers. The solution works the gold expression out step by step, or, where the
-    recipe says so (:func:`searched`), searches for one (:func:`countdown_search`; the gold steps where it finds
-    none, about 1 item in 500)."""
+    recipe says so (:func:`worked_form`), searches for one (:func:`countdown_search`; the gold steps where it finds
+    none, about 1 item in 500). The regular search finds none for about 1 training item in 5: those are left out,
+    so that every demonstration has one form; held-out items are kept whatever the search finds, so the held-out set
+    is the same under every recipe."""
     low, high = levels
     items = _rg_items("countdown", seed, min_numbers=low, max_numbers=high, min_value=1, max_value=COUNTDOWN_MAX_VALUE,
                       min_target=10, max_target=100)
-    search = searched("countdown")
+    form = worked_form("countdown")
     rng = random.Random(seed * 7919 + 17)
     for item in items:
         meta = item["metadata"]
@@ -250,12 +269,15 @@ def _countdown(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
         expression = _plain_expression(meta["expression"])
         if expression is None:  # reasoning-gym sometimes negates a number ("-10 + ..."): not allowed here
             continue
-        worked = countdown_search(numbers, target, rng) if search else None
+        question = countdown_question(numbers, target)
+        worked = countdown_search(numbers, target, rng, regular=form == "regular") if form else None
+        if form == "regular" and not worked and not is_held_out(question):
+            continue
         if worked:
             think, expression = worked
         else:
             think = "\n".join(expression_steps(expression))
-        yield make_row("countdown", countdown_question(numbers, target), tagged(think, expression),
+        yield make_row("countdown", question, tagged(think, expression),
                        numbers=numbers, target=target, answer=expression, level=len(numbers))
 
 

@@ -44,7 +44,10 @@ RECIPE = {
 # question (recipe 15), so its cached model would not match its data; it was measured at commit 8f14d8e.
 # Recipe 15 (``RECIPE_15``) is recipe 14 plus 20,000 one-operation facts (``tiny.facts_exercise``) and 400 more
 # steps, with the searches' first line in the question's own words ("Using the numbers [...]", data.countdown_search).
-# ``RLKIT_TINY_RECIPE=next`` builds and uses recipe 13 (``NEXT_RECIPE``); ``15``, ``13`` and ``11`` name candidates.
+# Recipe 16 (``RECIPE_16``) is recipe 15 with the regular search (``"countdown_think": "regular"``): no division, so
+# that every line of the search has the same shape (data.countdown_search).
+# ``RLKIT_TINY_RECIPE=next`` builds and uses recipe 13 (``NEXT_RECIPE``); ``16``, ``15``, ``13`` and ``11`` name
+# candidates.
 RECIPE_11 = {**RECIPE, "version": 11, "corpus": {**RECIPE["corpus"], "copy": 20000, "form": 4000},
              "batch_size": 8, "steps": 2400}
 RECIPE_13 = {**RECIPE_11, "version": 13, "corpus": {**RECIPE_11["corpus"], "knights_knaves": 12000},
@@ -52,13 +55,14 @@ RECIPE_13 = {**RECIPE_11, "version": 13, "corpus": {**RECIPE_11["corpus"], "knig
 RECIPE_14 = {**RECIPE_13, "version": 14, "corpus": {**RECIPE_13["corpus"], "countdown": 10000},
              "countdown_think": "search"}
 RECIPE_15 = {**RECIPE_14, "version": 15, "corpus": {**RECIPE_14["corpus"], "facts": 20000}, "steps": 2800}
+RECIPE_16 = {**RECIPE_15, "version": 16, "countdown_think": "regular"}
 NEXT_RECIPE = RECIPE_13
-RECIPES = {"default": RECIPE, "next": NEXT_RECIPE, "15": RECIPE_15, "13": RECIPE_13, "11": RECIPE_11}
+RECIPES = {"default": RECIPE, "next": NEXT_RECIPE, "16": RECIPE_16, "15": RECIPE_15, "13": RECIPE_13, "11": RECIPE_11}
 
 
 def active_recipe() -> dict:
-    """:data:`RECIPE`, or the recipe that ``RLKIT_TINY_RECIPE`` names (``default``, ``next``, ``15``, ``13`` or
-    ``11``)."""
+    """:data:`RECIPE`, or the recipe that ``RLKIT_TINY_RECIPE`` names (``default``, ``next``, ``16``, ``15``, ``13``
+    or ``11``)."""
     from rlkit.errors import RlkitError
 
     name = os.environ.get("RLKIT_TINY_RECIPE", "").strip() or "default"

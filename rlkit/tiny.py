@@ -32,6 +32,7 @@ from rlkit.recipes import (  # noqa: F401
     RECIPE_11,
     RECIPE_13,
     RECIPE_15,
+    RECIPE_16,
     RECIPES,
     active_recipe,
     recipe_hash,

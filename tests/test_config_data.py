@@ -132,10 +132,11 @@ def _calc(text: str) -> tuple[int, str, int, int]:
     return int(a), op, int(b), int(c)
 
 
-def _read_search(think: str, numbers: list[int], target: int) -> None:
+def _read_search(think: str, numbers: list[int], target: int, regular: bool = False) -> None:
     """Check a Countdown search (data.countdown_search) line by line: the join (four numbers) takes two listed numbers
     and leaves three; then every last operation for every number in turn, in order, none skipped that could apply,
-    each pair's results right and in order, "yes" exactly where a result makes the value needed, and only at the end."""
+    each pair's results right and in order, "yes" exactly where a result makes the value needed, and only at the end.
+    ``regular``: no division anywhere, the last operation + or - and a join + or -."""
     import re
 
     lines = think.splitlines()
@@ -145,12 +146,12 @@ def _read_search(think: str, numbers: list[int], target: int) -> None:
         joined = re.fullmatch(r"Join (\d+) and (\d+): (.+)", lines.pop(0))
         a, b = int(joined[1]), int(joined[2])
         left, _, right, value = _calc(joined[3])
-        assert sorted((left, right)) == sorted((a, b)) and value > 0
+        assert sorted((left, right)) == sorted((a, b)) and value > 0 and (joined[3].split()[1] in "+-" or not regular)
         need = re.fullmatch(rf"Need {target} from \[(\d+), (\d+), {value}\]", lines[0])
         pool = [int(need[1]), int(need[2]), value]
         assert sorted(pool[:2] + [a, b]) == sorted(numbers)
         assert lines.pop(0) == f"Need {target} from {pool}"
-    tries = [(x, i, op) for i, x in enumerate(pool) for op in "+-*/"]
+    tries = [(x, i, op) for i, x in enumerate(pool) for op in ("+-" if regular else "+-*/")]
     for n, line in enumerate(lines):
         found = re.fullmatch(r"(\d+ [-+*/] \d+ = \d+) from (\d+) and (\d+): (.+) (yes|no)", line)
         t, undo, x, need = _calc(found[1])
@@ -164,7 +165,7 @@ def _read_search(think: str, numbers: list[int], target: int) -> None:
         assert [int(found[2]), int(found[3])] == pair
         results = [_calc(step) for step in found[4].split(", ")]
         expected = [(pair[0], "+", pair[1]), (max(pair), "-", min(pair)), (pair[0], "*", pair[1])]
-        if min(pair) > 1 and max(pair) % min(pair) == 0:
+        if min(pair) > 1 and max(pair) % min(pair) == 0 and not regular:
             expected.append((max(pair), "/", min(pair)))
         assert [r[:3] for r in results] == expected[:len(results)]
         made = [r[3] for r in results]
@@ -187,6 +188,32 @@ def test_countdown_search_is_worked_out_right():
         _read_search(think, row["numbers"], row["target"])
         assert countdown_value(answer, row["numbers"], row["target"]) == row["target"]
     assert data.countdown_search([1, 1, 1], 50, rng) is None
+
+
+def test_the_regular_countdown_search_never_divides():
+    """Recipe 16's search: read back like recipe 15's, with + and - as last operations and joins and no division, so
+    that every line that finds nothing ends after three results. Training rows it cannot solve are left out, held-out
+    rows are the same whatever the recipe."""
+    import random
+
+    from rlkit.recipes import RECIPE_15, RECIPE_16
+    from rlkit.rewards import countdown_value
+
+    rng = random.Random(0)
+    with data.building(RECIPE_16):
+        rows = data.generate_rows("countdown", 150, seed=3, held_out=False)
+        held_out = data.generate_rows("countdown", 100, seed=3, held_out=True)
+    assert {len(r["numbers"]) for r in rows} == {3, 4}
+    for row in rows:
+        think = row["completion"][0]["content"].split("<think>")[1].split("</think>")[0]
+        _read_search(think, row["numbers"], row["target"], regular=True)
+        assert countdown_value(row["answer"], row["numbers"], row["target"]) == row["target"]
+        assert " / " not in think and all(line.count(" = ") == 4 for line in think.splitlines() if line.endswith(" no"))
+    assert data.countdown_search([2, 3, 5], 16, rng, regular=True) is None  # (3 + 5) * 2 needs a last *
+    assert data.countdown_search([2, 3, 5], 16, rng) is not None
+    with data.building(RECIPE_15):
+        assert [r["prompt"] for r in held_out] == [r["prompt"] for r in data.generate_rows("countdown", 100, 3, True)]
+    assert len({data.question_of(r) for r in rows} & {data.question_of(r) for r in held_out}) == 0
 
 
 def test_expression_steps_follow_precedence():

@@ -138,8 +138,10 @@ def test_the_recipe_is_chosen_by_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "15")
     assert tiny.active_recipe() is tiny.RECIPE_15 and tiny.recipe_hash(tiny.RECIPE_15) == "a3da5e620952"
     assert tiny.recipe_hash(tiny.RECIPE_13) == "95087415438b"
+    monkeypatch.setenv("RLKIT_TINY_RECIPE", "16")
+    assert tiny.active_recipe() is tiny.RECIPE_16 and tiny.RECIPE_16["countdown_think"] == "regular"
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "v9")
-    with pytest.raises(RlkitError, match="RLKIT_TINY_RECIPE='v9'.*'11', '13', '15', 'default', 'next'"):
+    with pytest.raises(RlkitError, match="RLKIT_TINY_RECIPE='v9'.*'11', '13', '15', '16', 'default', 'next'"):
         tiny.active_recipe()
 
 
