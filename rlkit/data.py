@@ -136,16 +136,17 @@ def _number(value) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
-def pair_results(p: tuple[int, str], q: tuple[int, str]) -> list[tuple[str, int, str]]:
-    """What two numbers make in one operation, in the order +, -, *, / (the larger first for - and /, a quotient only
-    when it divides): (the step as written, its value, its expression)."""
+def pair_results(p: tuple[int, str], q: tuple[int, str], ops: str = "+-*/") -> list[tuple[str, int, str]]:
+    """What two numbers make in one operation of ``ops``, in the order +, -, *, / (the larger first for - and /, a
+    quotient only when it divides): (the step as written, its value, its expression)."""
     (a, a_text), (b, b_text) = p, q
     (hi, hi_text), (lo, lo_text) = (p, q) if a >= b else (q, p)
-    results = [(f"{a} + {b}", a + b, f"{a_text} + {b_text}"), (f"{hi} - {lo}", hi - lo, f"{hi_text} - {lo_text}"),
-               (f"{a} * {b}", a * b, f"{_bracketed(a_text)} * {_bracketed(b_text)}")]
+    results = {"+": (f"{a} + {b}", a + b, f"{a_text} + {b_text}"),
+               "-": (f"{hi} - {lo}", hi - lo, f"{hi_text} - {lo_text}"),
+               "*": (f"{a} * {b}", a * b, f"{_bracketed(a_text)} * {_bracketed(b_text)}")}
     if lo > 1 and hi % lo == 0:
-        results.append((f"{hi} / {lo}", hi // lo, f"{_bracketed(hi_text)} / {_bracketed(lo_text)}"))
-    return results
+        results["/"] = (f"{hi} / {lo}", hi // lo, f"{_bracketed(hi_text)} / {_bracketed(lo_text)}")
+    return [results[op] for op in "+-*/" if op in ops and op in results]
 
 
 def _bracketed(text: str) -> str:
@@ -159,16 +160,16 @@ def _search_three(items: list[tuple[int, str]], target: int, regular: bool = Fal
 
     ``regular``: the last operation is + or - only and a pair's results are +, - and * only, so that every line
     that finds nothing ends after the same three results, whatever divides what (:func:`countdown_search`)."""
+    last_ops, pair_ops = ("+-", "+-*") if regular else ("+-*/", "+-*/")
     lines = []
     for i, (x, x_text) in enumerate(items):
         p, q = [item for j, item in enumerate(items) if j != i]
-        lasts = ((target - x, f"{target} - {x}", "+"), (target + x, f"{target} + {x}", "-"),
-                 (target // x, f"{target} / {x}", "*"), (target * x, f"{target} * {x}", "/"))
-        for need, how, op in lasts[:2] if regular else lasts:
-            if need <= 0 or (op in "*/" and x < 2) or (op == "*" and target % x):
+        for need, how, op in ((target - x, f"{target} - {x}", "+"), (target + x, f"{target} + {x}", "-"),
+                              (target // x, f"{target} / {x}", "*"), (target * x, f"{target} * {x}", "/")):
+            if op not in last_ops or need <= 0 or (op in "*/" and x < 2) or (op == "*" and target % x):
                 continue
             steps, found = [], None
-            for step, value, expression in pair_results(p, q)[: 3 if regular else 4]:
+            for step, value, expression in pair_results(p, q, pair_ops):
                 steps.append(f"{step} = {value}")
                 if value == need:
                     found = f"({expression}) {op} {_bracketed(x_text)}"
@@ -215,7 +216,7 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random, regula
     solved = []
     for i, j in itertools.combinations(range(4), 2):
         rest = [item for k, item in enumerate(items) if k not in (i, j)]
-        for step, value, expression in pair_results(items[i], items[j])[: 2 if regular else 4]:
+        for step, value, expression in pair_results(items[i], items[j], "+-" if regular else "+-*/"):
             if value == 0:  # a zero helps no target: never a join worth teaching
                 continue
             lines, found = _search_three(rest + [(value, f"({expression})")], target, regular)
@@ -243,7 +244,8 @@ def worked_form(task: str) -> str | None:
 
     recipe = _BUILDING[-1] if _BUILDING else active_recipe()
     key, forms = WORKED_FORMS.get(task, (None, ()))
-    return recipe.get(key) if key is not None and recipe.get(key) in forms else None
+    form = recipe.get(key)
+    return form if form in forms else None
 
 
 def searched(task: str) -> bool:

@@ -148,10 +148,9 @@ def facts_exercise(rng: random.Random) -> tuple[str, str]:
     while len(lines) < 8:
         a, b = (rng.randint(1, 20), rng.randint(1, 20)) if rng.random() < 0.6 else (rng.randint(10, 100),
                                                                                    rng.randint(1, 20))
-        steps = {step.split()[1]: f"{step} = {value}" for step, value, _ in pair_results((a, str(a)), (b, str(b)))}
         op = rng.choice("+-*/")
-        if op in steps:  # a quotient only where it divides: otherwise draw again
-            lines.append(steps[op])
+        for step, value, _ in pair_results((a, str(a)), (b, str(b)), op):  # none for a quotient that does not divide
+            lines.append(f"{step} = {value}")
     return "Facts:\n", "\n".join(lines) + "\n"
 
 
