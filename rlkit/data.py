@@ -180,7 +180,7 @@ def _search_three(items: list[tuple[int, str]], target: int, regular: bool = Fal
     return lines, None
 
 
-def countdown_search(numbers: list[int], target: int, rng: random.Random, regular: bool = False
+def countdown_search(numbers: list[int], target: int, rng: random.Random, form: str = "search"
                      ) -> tuple[str, str] | None:
     """A worked Countdown solution by search, for the tiny model's recipe 15 (``"countdown_think": "search"``):
     (reasoning, answer), or None where the search finds nothing.
@@ -195,17 +195,24 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random, regula
     itself is the same for every row, so what a sampled solution can vary is the join: the first move that RL can
     learn to choose.
 
-    ``regular`` (recipe 16, ``"countdown_think": "regular"``) drops division: the last operation is + or -, a pair
-    gives +, - and *, a join + or -. Each line then either stops at "yes" or says "no" after exactly three results,
-    and a line never depends on whether one number divides another: after recipe 15's SFT the tiny model chose
-    between "yes", "no" and the next result right only 61% of the time, teacher-forced (README). It solves about 4
-    problems in 5 of P3's distribution, which is what the tiny model can learn, not what RL is scored on.
+    ``form`` is the recipe's ``"countdown_think"``. ``"search"`` (recipe 15) is the above. ``"regular"`` (recipe
+    16) drops division: the last operation is + or -, a pair gives +, - and *, a join + or -. Each line then either
+    stops at "yes" or says "no" after exactly three results, and a line never depends on whether one number divides
+    another: after recipe 15's SFT the tiny model chose between "yes", "no" and the next result right only 61% of
+    the time, teacher-forced (README). It solves about 4 problems in 5 of P3's distribution, which is what the tiny
+    model can learn, not what RL is scored on. ``"first_pair"`` (recipe 17) is the regular search whose join always
+    takes the first two numbers listed, by +, - or * (drawn among those that work): recipe 16's model named pairs
+    the list does not hold and chose joins nothing in the question decides (README), so here the pair is copied
+    from a fixed place and the operation is the one choice. It solves about 5 four-number problems in 8.
 
     >>> print(*countdown_search([9, 7, 20], 22, random.Random(0)), sep="\\n")
     Using the numbers [9, 7, 20] to make 22
     22 - 9 = 13 from 7 and 20: 7 + 20 = 27, 20 - 7 = 13 yes
     (20 - 7) + 9
     """
+    if form not in COUNTDOWN_FORMS:
+        raise ValueError(f"countdown_search: form={form!r}; use one of {COUNTDOWN_FORMS}")
+    regular = form != "search"
     items = [(n, str(n)) for n in numbers]
     restated = f"Using the numbers {list(numbers)} to make {target}"  # the question's own words: see the docstring
     if len(items) == 3:
@@ -214,9 +221,11 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random, regula
     if len(items) != 4:
         return None
     solved = []
-    for i, j in itertools.combinations(range(4), 2):
+    joins = [(0, 1)] if form == "first_pair" else list(itertools.combinations(range(4), 2))
+    join_ops = {"search": "+-*/", "regular": "+-", "first_pair": "+-*"}[form]
+    for i, j in joins:
         rest = [item for k, item in enumerate(items) if k not in (i, j)]
-        for step, value, expression in pair_results(items[i], items[j], "+-" if regular else "+-*/"):
+        for step, value, expression in pair_results(items[i], items[j], join_ops):
             if value == 0:  # a zero helps no target: never a join worth teaching
                 continue
             lines, found = _search_three(rest + [(value, f"({expression})")], target, regular)
@@ -233,12 +242,13 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random, regula
 
 # The recipe setting that makes a task's demonstrations worked out rather than direct, and its values
 # (:func:`worked_form`)
-WORKED_FORMS = {"knights_knaves": ("puzzle_think", ("cases",)), "countdown": ("countdown_think", ("search", "regular"))}
+COUNTDOWN_FORMS = ("search", "regular", "first_pair")
+WORKED_FORMS = {"knights_knaves": ("puzzle_think", ("cases",)), "countdown": ("countdown_think", COUNTDOWN_FORMS)}
 
 
 def worked_form(task: str) -> str | None:
     """How the tiny model's recipe (the one being built, :func:`building`, else the active one) works ``task`` out:
-    ``"cases"`` for knights and knaves (:func:`worked_puzzles`), ``"search"`` or ``"regular"`` for Countdown
+    ``"cases"`` for knights and knaves (:func:`worked_puzzles`), one of ``COUNTDOWN_FORMS`` for Countdown
     (:func:`countdown_search`), or None where it answers directly."""
     from rlkit.recipes import active_recipe
 
@@ -257,9 +267,9 @@ def _countdown(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
     """reasoning-gym's Countdown numbers and targets (3-4 numbers, targets 10-100 as in P3's test data) in
     P3's wording; level = how many numbers. The solution works the gold expression out step by step, or, where the
     recipe says so (:func:`worked_form`), searches for one (:func:`countdown_search`; the gold steps where it finds
-    none, about 1 item in 500). The regular search finds none for about 1 training item in 5: those are left out,
-    so that every demonstration has one form; held-out items are kept whatever the search finds, so the held-out set
-    is the same under every recipe."""
+    none, about 1 item in 500). The regular search finds none for about 1 training item in 5, the first-pair
+    search for about 3 in 10: those are left out, so that every demonstration has one form; held-out items are kept
+    whatever the search finds, so the held-out set is the same under every recipe."""
     low, high = levels
     items = _rg_items("countdown", seed, min_numbers=low, max_numbers=high, min_value=1, max_value=COUNTDOWN_MAX_VALUE,
                       min_target=10, max_target=100)
@@ -272,8 +282,8 @@ def _countdown(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
         if expression is None:  # reasoning-gym sometimes negates a number ("-10 + ..."): not allowed here
             continue
         question = countdown_question(numbers, target)
-        worked = countdown_search(numbers, target, rng, regular=form == "regular") if form else None
-        if form == "regular" and not worked and not is_held_out(question):
+        worked = countdown_search(numbers, target, rng, form) if form else None
+        if form in ("regular", "first_pair") and not worked and not is_held_out(question):
             continue
         if worked:
             think, expression = worked

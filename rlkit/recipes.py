@@ -46,8 +46,10 @@ RECIPE = {
 # steps, with the searches' first line in the question's own words ("Using the numbers [...]", data.countdown_search).
 # Recipe 16 (``RECIPE_16``) is recipe 15 with the regular search (``"countdown_think": "regular"``): no division, so
 # that every line of the search has the same shape (data.countdown_search).
-# ``RLKIT_TINY_RECIPE=next`` builds and uses recipe 13 (``NEXT_RECIPE``); ``16``, ``15``, ``13`` and ``11`` name
-# candidates.
+# Recipe 17 (``RECIPE_17``) is recipe 16 whose four-number searches always join the first two numbers
+# (``"countdown_think": "first_pair"``): the pair is copied from a fixed place and the operation is the one choice.
+# ``RLKIT_TINY_RECIPE=next`` builds and uses recipe 13 (``NEXT_RECIPE``); ``17``, ``16``, ``15``, ``13`` and ``11``
+# name candidates.
 RECIPE_11 = {**RECIPE, "version": 11, "corpus": {**RECIPE["corpus"], "copy": 20000, "form": 4000},
              "batch_size": 8, "steps": 2400}
 RECIPE_13 = {**RECIPE_11, "version": 13, "corpus": {**RECIPE_11["corpus"], "knights_knaves": 12000},
@@ -56,8 +58,10 @@ RECIPE_14 = {**RECIPE_13, "version": 14, "corpus": {**RECIPE_13["corpus"], "coun
              "countdown_think": "search"}
 RECIPE_15 = {**RECIPE_14, "version": 15, "corpus": {**RECIPE_14["corpus"], "facts": 20000}, "steps": 2800}
 RECIPE_16 = {**RECIPE_15, "version": 16, "countdown_think": "regular"}
+RECIPE_17 = {**RECIPE_16, "version": 17, "countdown_think": "first_pair"}
 NEXT_RECIPE = RECIPE_13
-RECIPES = {"default": RECIPE, "next": NEXT_RECIPE, "16": RECIPE_16, "15": RECIPE_15, "13": RECIPE_13, "11": RECIPE_11}
+RECIPES = {"default": RECIPE, "next": NEXT_RECIPE, "17": RECIPE_17, "16": RECIPE_16, "15": RECIPE_15, "13": RECIPE_13,
+           "11": RECIPE_11}
 
 
 def active_recipe() -> dict:

@@ -33,6 +33,7 @@ from rlkit.recipes import (  # noqa: F401
     RECIPE_13,
     RECIPE_15,
     RECIPE_16,
+    RECIPE_17,
     RECIPES,
     active_recipe,
     recipe_hash,

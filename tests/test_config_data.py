@@ -132,13 +132,15 @@ def _calc(text: str) -> tuple[int, str, int, int]:
     return int(a), op, int(b), int(c)
 
 
-def _read_search(think: str, numbers: list[int], target: int, regular: bool = False) -> None:
+def _read_search(think: str, numbers: list[int], target: int, form: str = "search") -> None:
     """Check a Countdown search (data.countdown_search) line by line: the join (four numbers) takes two listed numbers
     and leaves three; then every last operation for every number in turn, in order, none skipped that could apply,
     each pair's results right and in order, "yes" exactly where a result makes the value needed, and only at the end.
-    ``regular``: no division anywhere, the last operation + or - and a join + or -."""
+    ``form="regular"``: no division anywhere, the last operation + or - and a join + or -; ``"first_pair"``: the
+    same, with the join of the first two numbers listed, by +, - or *."""
     import re
 
+    regular = form != "search"
     lines = think.splitlines()
     assert lines.pop(0) == f"Using the numbers {list(numbers)} to make {target}"
     pool = list(numbers)
@@ -146,7 +148,9 @@ def _read_search(think: str, numbers: list[int], target: int, regular: bool = Fa
         joined = re.fullmatch(r"Join (\d+) and (\d+): (.+)", lines.pop(0))
         a, b = int(joined[1]), int(joined[2])
         left, _, right, value = _calc(joined[3])
-        assert sorted((left, right)) == sorted((a, b)) and value > 0 and (joined[3].split()[1] in "+-" or not regular)
+        assert sorted((left, right)) == sorted((a, b)) and value > 0
+        assert joined[3].split()[1] in {"search": "+-*/", "regular": "+-", "first_pair": "+-*"}[form]
+        assert form != "first_pair" or [a, b] == numbers[:2]
         need = re.fullmatch(rf"Need {target} from \[(\d+), (\d+), {value}\]", lines[0])
         pool = [int(need[1]), int(need[2]), value]
         assert sorted(pool[:2] + [a, b]) == sorted(numbers)
@@ -206,14 +210,45 @@ def test_the_regular_countdown_search_never_divides():
     assert {len(r["numbers"]) for r in rows} == {3, 4}
     for row in rows:
         think = row["completion"][0]["content"].split("<think>")[1].split("</think>")[0]
-        _read_search(think, row["numbers"], row["target"], regular=True)
+        _read_search(think, row["numbers"], row["target"], form="regular")
         assert countdown_value(row["answer"], row["numbers"], row["target"]) == row["target"]
         assert " / " not in think and all(line.count(" = ") == 4 for line in think.splitlines() if line.endswith(" no"))
-    assert data.countdown_search([2, 3, 5], 16, rng, regular=True) is None  # (3 + 5) * 2 needs a last *
+    assert data.countdown_search([2, 3, 5], 16, rng, form="regular") is None  # (3 + 5) * 2 needs a last *
     assert data.countdown_search([2, 3, 5], 16, rng) is not None
     with data.building(RECIPE_15):
         assert [r["prompt"] for r in held_out] == [r["prompt"] for r in data.generate_rows("countdown", 100, 3, True)]
     assert len({data.question_of(r) for r in rows} & {data.question_of(r) for r in held_out}) == 0
+
+
+def test_the_first_pair_countdown_search_joins_the_first_two_numbers():
+    """Recipe 17's search: recipe 16's, with every four-number join taken from the first two numbers listed (by +, -
+    or *), read back line by line; training rows it cannot solve are left out, held-out rows are kept."""
+    import random
+
+    from rlkit.recipes import RECIPE_16, RECIPE_17
+    from rlkit.rewards import countdown_value
+
+    with data.building(RECIPE_17):
+        rows = data.generate_rows("countdown", 150, seed=3, held_out=False)
+        held_out = data.generate_rows("countdown", 100, seed=3, held_out=True)
+    fours = [r for r in rows if len(r["numbers"]) == 4]
+    assert len(fours) > 30 and len(rows) - len(fours) > 30
+    for row in rows:
+        think = row["completion"][0]["content"].split("<think>")[1].split("</think>")[0]
+        _read_search(think, row["numbers"], row["target"], form="first_pair")
+        assert countdown_value(row["answer"], row["numbers"], row["target"]) == row["target"]
+    assert {r["completion"][0]["content"].split("\n")[1].split()[5] for r in fours} == {"+", "-", "*"}
+    rng = random.Random(0)
+    # 8 * 3 is the only join of 8 and 3 that leaves a solvable [5, 4, 24]; recipe 16's search joins 5 and 4 here
+    assert "Join 8 and 3: 8 * 3 = 24\n" in data.countdown_search([8, 3, 5, 4], 33, rng, form="first_pair")[0]
+    assert "Join 5 and 4: " in data.countdown_search([8, 3, 5, 4], 33, rng, form="regular")[0]
+    # 1 and 1 make 2, 0 or 1, and none of them with 2 and 7 makes 20; recipe 16's search joins another pair
+    assert data.countdown_search([1, 1, 2, 7], 20, rng, form="first_pair") is None
+    assert data.countdown_search([1, 1, 2, 7], 20, rng, form="regular") is not None
+    with pytest.raises(ValueError, match="form='joined'; use one of"):
+        data.countdown_search([1, 2, 3], 6, rng, form="joined")
+    with data.building(RECIPE_16):
+        assert [r["prompt"] for r in held_out] == [r["prompt"] for r in data.generate_rows("countdown", 100, 3, True)]
 
 
 def test_expression_steps_follow_precedence():
