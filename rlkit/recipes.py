@@ -48,8 +48,10 @@ RECIPE = {
 # that every line of the search has the same shape (data.countdown_search).
 # Recipe 17 (``RECIPE_17``) is recipe 16 whose four-number searches always join the first two numbers
 # (``"countdown_think": "first_pair"``): the pair is copied from a fixed place and the operation is the one choice.
-# ``RLKIT_TINY_RECIPE=next`` builds and uses recipe 13 (``NEXT_RECIPE``); ``17``, ``16``, ``15``, ``13`` and ``11``
-# name candidates.
+# Recipe 18 (``RECIPE_18``) is recipe 17 in a wider model (width 192, 6 heads, 2.4M parameters instead of 1.1M): does
+# capacity limit the searches?
+# ``RLKIT_TINY_RECIPE=next`` builds and uses recipe 13 (``NEXT_RECIPE``); ``18``, ``17``, ``16``, ``15``, ``13`` and
+# ``11`` name candidates.
 RECIPE_11 = {**RECIPE, "version": 11, "corpus": {**RECIPE["corpus"], "copy": 20000, "form": 4000},
              "batch_size": 8, "steps": 2400}
 RECIPE_13 = {**RECIPE_11, "version": 13, "corpus": {**RECIPE_11["corpus"], "knights_knaves": 12000},
@@ -59,8 +61,9 @@ RECIPE_14 = {**RECIPE_13, "version": 14, "corpus": {**RECIPE_13["corpus"], "coun
 RECIPE_15 = {**RECIPE_14, "version": 15, "corpus": {**RECIPE_14["corpus"], "facts": 20000}, "steps": 2800}
 RECIPE_16 = {**RECIPE_15, "version": 16, "countdown_think": "regular"}
 RECIPE_17 = {**RECIPE_16, "version": 17, "countdown_think": "first_pair"}
+RECIPE_18 = {**RECIPE_17, "version": 18, "hidden_size": 192, "num_attention_heads": 6, "intermediate_size": 768}
 NEXT_RECIPE = RECIPE_13
-RECIPES = {"default": RECIPE, "next": NEXT_RECIPE, "17": RECIPE_17, "16": RECIPE_16, "15": RECIPE_15, "13": RECIPE_13,
+RECIPES = {"default": RECIPE, "next": NEXT_RECIPE, "18": RECIPE_18, "17": RECIPE_17, "16": RECIPE_16, "15": RECIPE_15, "13": RECIPE_13,
            "11": RECIPE_11}
 
 

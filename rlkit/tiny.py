@@ -34,6 +34,7 @@ from rlkit.recipes import (  # noqa: F401
     RECIPE_15,
     RECIPE_16,
     RECIPE_17,
+    RECIPE_18,
     RECIPES,
     active_recipe,
     recipe_hash,

@@ -142,8 +142,11 @@ def test_the_recipe_is_chosen_by_the_environment(monkeypatch, tmp_path):
     assert tiny.active_recipe() is tiny.RECIPE_16 and tiny.RECIPE_16["countdown_think"] == "regular"
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "17")
     assert tiny.active_recipe() is tiny.RECIPE_17 and tiny.recipe_hash(tiny.RECIPE_17) == "d18e958f16c2"
+    monkeypatch.setenv("RLKIT_TINY_RECIPE", "18")
+    assert tiny.active_recipe() is tiny.RECIPE_18 and tiny.RECIPE_18["hidden_size"] == 192
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "v9")
-    with pytest.raises(RlkitError, match="RLKIT_TINY_RECIPE='v9'.*'11', '13', '15', '16', '17', 'default', 'next'"):
+    choices = "'11', '13', '15', '16', '17', '18', 'default', 'next'"
+    with pytest.raises(RlkitError, match=f"RLKIT_TINY_RECIPE='v9'.*{choices}"):
         tiny.active_recipe()
 
 
