@@ -211,8 +211,8 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random, form: 
     (20 - 7) + 9
     """
     if form not in COUNTDOWN_FORMS:
-        raise ValueError(f"countdown_search: form={form!r}; use one of {COUNTDOWN_FORMS}")
-    regular = form != "search"
+        raise ValueError(f"countdown_search: form={form!r}; use one of {tuple(COUNTDOWN_FORMS)}")
+    regular = form != "search"  # every form but recipe 15's drops division
     items = [(n, str(n)) for n in numbers]
     restated = f"Using the numbers {list(numbers)} to make {target}"  # the question's own words: see the docstring
     if len(items) == 3:
@@ -221,11 +221,10 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random, form: 
     if len(items) != 4:
         return None
     solved = []
-    joins = [(0, 1)] if form == "first_pair" else list(itertools.combinations(range(4), 2))
-    join_ops = {"search": "+-*/", "regular": "+-", "first_pair": "+-*"}[form]
+    joins = [(0, 1)] if form == "first_pair" else itertools.combinations(range(4), 2)
     for i, j in joins:
         rest = [item for k, item in enumerate(items) if k not in (i, j)]
-        for step, value, expression in pair_results(items[i], items[j], join_ops):
+        for step, value, expression in pair_results(items[i], items[j], COUNTDOWN_FORMS[form]):
             if value == 0:  # a zero helps no target: never a join worth teaching
                 continue
             lines, found = _search_three(rest + [(value, f"({expression})")], target, regular)
@@ -242,13 +241,14 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random, form: 
 
 # The recipe setting that makes a task's demonstrations worked out rather than direct, and its values
 # (:func:`worked_form`)
-COUNTDOWN_FORMS = ("search", "regular", "first_pair")
-WORKED_FORMS = {"knights_knaves": ("puzzle_think", ("cases",)), "countdown": ("countdown_think", COUNTDOWN_FORMS)}
+COUNTDOWN_FORMS = {"search": "+-*/", "regular": "+-", "first_pair": "+-*"}  # each form and its join's operations
+WORKED_FORMS = {"knights_knaves": ("puzzle_think", ("cases",)),
+                "countdown": ("countdown_think", tuple(COUNTDOWN_FORMS))}
 
 
 def worked_form(task: str) -> str | None:
     """How the tiny model's recipe (the one being built, :func:`building`, else the active one) works ``task`` out:
-    ``"cases"`` for knights and knaves (:func:`worked_puzzles`), one of ``COUNTDOWN_FORMS`` for Countdown
+    ``"cases"`` for knights and knaves (:func:`worked_puzzles`), a key of ``COUNTDOWN_FORMS`` for Countdown
     (:func:`countdown_search`), or None where it answers directly."""
     from rlkit.recipes import active_recipe
 
@@ -283,7 +283,7 @@ def _countdown(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
             continue
         question = countdown_question(numbers, target)
         worked = countdown_search(numbers, target, rng, form) if form else None
-        if form in ("regular", "first_pair") and not worked and not is_held_out(question):
+        if form not in (None, "search") and not worked and not is_held_out(question):  # the forms without division
             continue
         if worked:
             think, expression = worked

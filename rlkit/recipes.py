@@ -63,8 +63,8 @@ RECIPE_16 = {**RECIPE_15, "version": 16, "countdown_think": "regular"}
 RECIPE_17 = {**RECIPE_16, "version": 17, "countdown_think": "first_pair"}
 RECIPE_18 = {**RECIPE_17, "version": 18, "hidden_size": 192, "num_attention_heads": 6, "intermediate_size": 768}
 NEXT_RECIPE = RECIPE_13
-RECIPES = {"default": RECIPE, "next": NEXT_RECIPE, "18": RECIPE_18, "17": RECIPE_17, "16": RECIPE_16, "15": RECIPE_15, "13": RECIPE_13,
-           "11": RECIPE_11}
+RECIPES = {"default": RECIPE, "next": NEXT_RECIPE, "18": RECIPE_18, "17": RECIPE_17, "16": RECIPE_16, "15": RECIPE_15,
+           "13": RECIPE_13, "11": RECIPE_11}
 
 
 def active_recipe() -> dict:
