@@ -243,13 +243,15 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random, form: 
 # (:func:`worked_form`)
 COUNTDOWN_FORMS = {"search": "+-*/", "regular": "+-", "first_pair": "+-*"}  # each form and its join's operations
 WORKED_FORMS = {"knights_knaves": ("puzzle_think", ("cases",)),
-                "countdown": ("countdown_think", tuple(COUNTDOWN_FORMS))}
+                "countdown": ("countdown_think", tuple(COUNTDOWN_FORMS)),
+                "zebra": ("zebra_think", ("deduce",))}
 
 
 def worked_form(task: str) -> str | None:
     """How the tiny model's recipe (the one being built, :func:`building`, else the active one) works ``task`` out:
     ``"cases"`` for knights and knaves (:func:`worked_puzzles`), a key of ``COUNTDOWN_FORMS`` for Countdown
-    (:func:`countdown_search`), or None where it answers directly."""
+    (:func:`countdown_search`), ``"deduce"`` for zebra (``puzzles.zebra_deduction``), or None where it answers
+    directly."""
     from rlkit.recipes import active_recipe
 
     recipe = _BUILDING[-1] if _BUILDING else active_recipe()
@@ -342,12 +344,20 @@ def _knights_knaves(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
 
 
 def _zebra(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
-    """Logic grid puzzles answered as the full JSON grid (rlkit.puzzles); level = the number of houses."""
+    """Logic grid puzzles answered as the full JSON grid (rlkit.puzzles); level = the number of houses. Where the
+    recipe says so (:func:`worked_form`), the solution deduces the grid clue by clue (``puzzles.zebra_deduction``);
+    training puzzles those steps do not solve (about 1 in 5 with three houses) are left out, so that every
+    demonstration has one form, and held-out ones keep the direct answer, so the held-out set is the same under
+    every recipe."""
     from rlkit.puzzles import zebra
 
+    deduce = worked_form("zebra") is not None
     for item in zebra(seed, houses=levels, attributes=ZEBRA_ATTRIBUTES):
-        yield make_row("zebra", item["question"], tagged(PUZZLE_THINK, item["solution"]), solution=item["solution"],
-                       level=item["level"])
+        think = item["deduction"] if deduce else None
+        if deduce and think is None and not is_held_out(item["question"]):
+            continue
+        yield make_row("zebra", item["question"], tagged(think or PUZZLE_THINK, item["solution"]),
+                       solution=item["solution"], level=item["level"])
 
 
 def _knights_knaves_chance(row: dict) -> float:
@@ -498,7 +508,7 @@ TASKS: dict[str, Task] = {
              level_limits=(2, 8), completion_tokens=64, worked_tokens=400, chance=_knights_knaves_chance),
         Task("zebra", "zebra", True, "logic grid puzzles answered as a JSON grid, scored by cell accuracy "
              "(the kit's generator)", "puzzles", _zebra, level="houses", default_levels=(2, 3), level_limits=(2, 5),
-             completion_tokens=96, chance=_zebra_chance),
+             completion_tokens=96, worked_tokens=288, chance=_zebra_chance),
         Task("code", "code", True, "small Python functions given as numbered steps, judged by asserts in the "
              "kit's sandbox (the kit's generator)", "code", _code, level="steps", default_levels=(1, 1),
              level_limits=(1, 4), completion_tokens=112),

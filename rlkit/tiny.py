@@ -35,6 +35,7 @@ from rlkit.recipes import (  # noqa: F401
     RECIPE_16,
     RECIPE_17,
     RECIPE_18,
+    RECIPE_19,
     RECIPES,
     active_recipe,
     recipe_hash,

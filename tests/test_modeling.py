@@ -144,8 +144,10 @@ def test_the_recipe_is_chosen_by_the_environment(monkeypatch, tmp_path):
     assert tiny.active_recipe() is tiny.RECIPE_17 and tiny.recipe_hash(tiny.RECIPE_17) == "d18e958f16c2"
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "18")
     assert tiny.active_recipe() is tiny.RECIPE_18 and tiny.RECIPE_18["hidden_size"] == 192
+    monkeypatch.setenv("RLKIT_TINY_RECIPE", "19")
+    assert tiny.active_recipe() is tiny.RECIPE_19 and tiny.RECIPE_19["zebra_think"] == "deduce"
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "v9")
-    choices = "'11', '13', '15', '16', '17', '18', 'default', 'next'"
+    choices = "'11', '13', '15', '16', '17', '18', '19', 'default', 'next'"
     with pytest.raises(RlkitError, match=f"RLKIT_TINY_RECIPE='v9'.*{choices}"):
         tiny.active_recipe()
 
@@ -354,6 +356,28 @@ def test_a_recipe_chooses_its_puzzle_demonstrations(monkeypatch, tmp_path):
     assert question_of(same) == question_of(row) and " says " in same["completion"][0]["content"]
     assert completion_budget("knights_knaves") == 400 and completion_budget("arithmetic") == 64
     assert all(PUZZLE_THINK in t for t in solutions(direct))  # the recipe built, not the active one
+
+
+def test_a_recipe_chooses_its_zebra_demonstrations(monkeypatch, tmp_path):
+    """Zebra solved by deduction where a recipe says ``"zebra_think": "deduce"`` (recipe 19), in the corpus it builds
+    and in the active recipe's task rows and budget; training puzzles the deduction leaves unsolved are left out,
+    and the held-out rows are the same under every recipe."""
+    from rlkit.data import PUZZLE_THINK, completion_budget, generate_rows
+
+    monkeypatch.setenv("RLKIT_CACHE", str(tmp_path))
+    monkeypatch.delenv("RLKIT_TINY_RECIPE", raising=False)
+    deduced = {**MINI_RECIPE, "corpus": {"zebra": 40}, "zebra_think": "deduce"}
+    assert all(t.startswith("<think>Clue ") and PUZZLE_THINK not in t for _, t in tiny.build_corpus(deduced))
+    assert all(PUZZLE_THINK in t for _, t in tiny.build_corpus({**deduced, "zebra_think": None}))
+    direct_rows = generate_rows("zebra", 60, 0, held_out=False), generate_rows("zebra", 200, 0, held_out=True)
+    assert completion_budget("zebra") == 96
+    monkeypatch.setitem(tiny.RECIPES, "next", deduced)
+    monkeypatch.setenv("RLKIT_TINY_RECIPE", "next")
+    train, held_out = generate_rows("zebra", 60, 0, held_out=False), generate_rows("zebra", 200, 0, held_out=True)
+    assert [(r["prompt"], r["solution"]) for r in held_out] == [(r["prompt"], r["solution"]) for r in direct_rows[1]]
+    assert completion_budget("zebra") == 288
+    kept = [row["prompt"] for row in direct_rows[0] if row["prompt"] in [r["prompt"] for r in train]]
+    assert all(" in house " in row["completion"][0]["content"] for row in train) and 30 < len(kept) < 60
 
 
 def test_a_recipe_chooses_its_countdown_demonstrations(monkeypatch, tmp_path):

@@ -314,6 +314,43 @@ def test_zebra_gold_grid_is_the_only_solution(houses, attributes, n):
         assert {item["level"] for item in items} == set(range(houses[0], houses[1] + 1))
 
 
+def _zebra_fact(fact: str) -> ZebraClue:
+    """One fact of a worked deduction, ``"Carol in house 3"`` or ``"bird not in house 2"``, as a clue."""
+    value, verb, house = re.fullmatch(r"(\w+) (in|not in) house (\d)", fact).groups()
+    return ("at" if verb == "in" else "not_at", [value], [int(house)])
+
+
+@pytest.mark.parametrize(("houses", "n"), [((2, 3), N_CHECKED), ((4, 4), 6)])
+def test_zebra_deduction_follows_the_clues(houses, n):
+    """The worked solution by deduction (recipe 19's), read back line by line against the clues read from the
+    question: every fact a clue line states holds in every grid that its clue and the facts above allow, every fact
+    a category line states in every grid the facts above allow, no fact is stated twice, every value gets its
+    house once, and the facts leave one grid, the gold one. Two-house puzzles are always solved this way."""
+    solved = {}
+    for item in _take(zebra(7, houses=houses), n):
+        solved.setdefault(item["level"], []).append(item["deduction"] is not None)
+        if item["deduction"] is None:
+            continue
+        n_houses, choices, clues = _zebra_parts(item["question"])
+        facts: list[ZebraClue] = []
+        for line in item["deduction"].splitlines():
+            head, said = line.rstrip(".").split(": ", 1)
+            new = [_zebra_fact(fact) for fact in said.split(", ")]
+            if head.startswith("Clue "):
+                given = facts + [clues[int(head.removeprefix("Clue ")) - 1]]
+            else:
+                assert all(values[0] in choices[head] and kind == "at" for kind, values, _ in new), line
+                given = facts
+            worlds = _zebra_solutions(n_houses, choices, given, limit=10**6)
+            assert worlds and all(_zebra_holds(fact, where) for fact in new for where in worlds), line
+            assert not set(map(str, new)) & set(map(str, facts)), line
+            facts += new
+        placed = [values[0] for kind, values, _ in facts if kind == "at"]
+        assert sorted(placed) == sorted(v for values in choices.values() for v in values)
+        assert _zebra_solutions(n_houses, choices, facts) == [_gold_where(item)]
+    assert all(solved.get(2, [True])) and sum(sum(flags) for flags in solved.values()) >= n // 2
+
+
 def test_zebra_puzzles_are_minimal():
     for item in _take(zebra(21, houses=(3, 4)), 10):
         n_houses, choices, clues = _zebra_parts(item["question"])
