@@ -459,10 +459,6 @@ def _clue_check(number: int, clue: Clue, categories: list[str], grid: list[list[
     return f"Clue {number}: {where[0].upper()}{where[1:]}."
 
 
-_RELATIONS = {"same": lambda a, b: a == b, "next_left": lambda a, b: a + 1 == b, "left": lambda a, b: a < b,
-              "beside": lambda a, b: abs(a - b) == 1}
-
-
 def zebra_deduction(clues: list[Clue], categories: list[str], grid: list[list[str]]) -> str | None:
     """A worked solution by deduction, for the tiny model's recipe 19 (``data.worked_form``): the clues in their
     order, again and again, each written only where it tells something new about its values' houses, then, under
@@ -484,16 +480,18 @@ def zebra_deduction(clues: list[Clue], categories: list[str], grid: list[list[st
     domain = {(c, v): set(range(n_houses)) for c in range(len(categories)) for v in range(n_houses)}
     said = set()  # the values whose house a line has given
 
+    def placed(value: Value) -> str:
+        said.add(value)
+        return f"{grid[value[0]][value[1]]} in house {min(domain[value]) + 1}"
+
     def narrow(value: Value, keep: set[int]) -> list[str]:
         old, new = domain[value], domain[value] & keep
         if new == old:
             return []
         domain[value] = new
-        word = grid[value[0]][value[1]]
         if len(new) == 1:
-            said.add(value)
-            return [f"{word} in house {min(new) + 1}"]
-        return [f"{word} not in house {h + 1}" for h in sorted(old - new)]
+            return [placed(value)]
+        return [f"{grid[value[0]][value[1]]} not in house {h + 1}" for h in sorted(old - new)]
 
     def apply(clue: Clue) -> list[str]:
         kind, value, other = clue
@@ -501,9 +499,8 @@ def zebra_deduction(clues: list[Clue], categories: list[str], grid: list[list[st
             return narrow(value, {other})
         if kind == "not_at":
             return narrow(value, set(range(n_houses)) - {other})
-        rel = _RELATIONS[kind]
-        facts = narrow(value, {a for a in domain[value] if any(rel(a, b) for b in domain[other])})
-        return facts + narrow(other, {b for b in domain[other] if any(rel(a, b) for a in domain[value])})
+        facts = narrow(value, {a for a in domain[value] if any(_relation(kind, a, b) for b in domain[other])})
+        return facts + narrow(other, {b for b in domain[other] if any(_relation(kind, a, b) for a in domain[value])})
 
     def by_category() -> list[str]:
         lines = []
@@ -523,9 +520,7 @@ def zebra_deduction(clues: list[Clue], categories: list[str], grid: list[list[st
                         single.append(holders[0])
                 if not single:
                     break
-                for v in sorted(single, key=lambda v: min(domain[(c, v)])):
-                    said.add((c, v))
-                    facts.append(f"{grid[c][v]} in house {min(domain[(c, v)]) + 1}")
+                facts += [placed((c, v)) for v in sorted(single, key=lambda v: min(domain[(c, v)]))]
             if facts:
                 lines.append(f"{name}: {', '.join(facts)}.")
         return lines

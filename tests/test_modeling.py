@@ -376,7 +376,8 @@ def test_a_recipe_chooses_its_zebra_demonstrations(monkeypatch, tmp_path):
     train, held_out = generate_rows("zebra", 60, 0, held_out=False), generate_rows("zebra", 200, 0, held_out=True)
     assert [(r["prompt"], r["solution"]) for r in held_out] == [(r["prompt"], r["solution"]) for r in direct_rows[1]]
     assert completion_budget("zebra") == 288
-    kept = [row["prompt"] for row in direct_rows[0] if row["prompt"] in [r["prompt"] for r in train]]
+    trained = [r["prompt"] for r in train]
+    kept = [row["prompt"] for row in direct_rows[0] if row["prompt"] in trained]
     assert all(" in house " in row["completion"][0]["content"] for row in train) and 30 < len(kept) < 60
 
 
