@@ -244,14 +244,15 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random, form: 
 COUNTDOWN_FORMS = {"search": "+-*/", "regular": "+-", "first_pair": "+-*"}  # each form and its join's operations
 WORKED_FORMS = {"knights_knaves": ("puzzle_think", ("cases",)),
                 "countdown": ("countdown_think", tuple(COUNTDOWN_FORMS)),
-                "zebra": ("zebra_think", ("deduce",))}
+                "zebra": ("zebra_think", ("deduce", "quote"))}
+ZEBRA_QUOTE_LINES = 8  # the longest quoted zebra worksheet trained on: with its answer it fits the 288-token budget
 
 
 def worked_form(task: str) -> str | None:
     """How the tiny model's recipe (the one being built, :func:`building`, else the active one) works ``task`` out:
     ``"cases"`` for knights and knaves (:func:`worked_puzzles`), a key of ``COUNTDOWN_FORMS`` for Countdown
-    (:func:`countdown_search`), ``"deduce"`` for zebra (``puzzles.zebra_deduction``), or None where it answers
-    directly."""
+    (:func:`countdown_search`), ``"deduce"`` or ``"quote"`` for zebra (``puzzles.zebra_deduction``), or None where it
+    answers directly."""
     from rlkit.recipes import active_recipe
 
     recipe = _BUILDING[-1] if _BUILDING else active_recipe()
@@ -348,13 +349,15 @@ def _zebra(seed: int, levels: tuple[int, int]) -> Iterator[dict]:
     recipe says so (:func:`worked_form`), the solution deduces the grid clue by clue (``puzzles.zebra_deduction``);
     training puzzles those steps do not solve (about 1 in 5 with three houses) are left out, so that every
     demonstration has one form, and held-out ones keep the direct answer, so the held-out set is the same under
-    every recipe."""
+    every recipe. The quoted form also leaves out training puzzles that take more than ``ZEBRA_QUOTE_LINES`` lines
+    (about 2 in 5 of the three-house ones it solves)."""
     from rlkit.puzzles import zebra
 
-    deduce = worked_form("zebra") is not None
+    form = worked_form("zebra")
     for item in zebra(seed, houses=levels, attributes=ZEBRA_ATTRIBUTES):
-        think = item["deduction"] if deduce else None
-        if deduce and think is None and not is_held_out(item["question"]):
+        think = item[{"deduce": "deduction", "quote": "quoted"}[form]] if form else None
+        too_long = form == "quote" and think is not None and think.count("\n") >= ZEBRA_QUOTE_LINES
+        if form and (think is None or too_long) and not is_held_out(item["question"]):
             continue
         yield make_row("zebra", item["question"], tagged(think or PUZZLE_THINK, item["solution"]),
                        solution=item["solution"], level=item["level"])

@@ -459,7 +459,8 @@ def _clue_check(number: int, clue: Clue, categories: list[str], grid: list[list[
     return f"Clue {number}: {where[0].upper()}{where[1:]}."
 
 
-def zebra_deduction(clues: list[Clue], categories: list[str], grid: list[list[str]]) -> str | None:
+def zebra_deduction(clues: list[Clue], categories: list[str], grid: list[list[str]],
+                    quote: bool = False) -> str | None:
     """A worked solution by deduction, for the tiny model's recipe 19 (``data.worked_form``): the clues in their
     order, again and again, each written only where it tells something new about its values' houses, then, under
     a category's name, every value that the category's other values leave only one house (a value in a house rules
@@ -475,6 +476,15 @@ def zebra_deduction(clues: list[Clue], categories: list[str], grid: list[list[st
     Name: Frank in house 2.
     Clue 2: dog in house 1.
     Pet: fish in house 2.
+
+    ``quote=True`` (recipe 20) starts each clue's line with the clue as the question words it, and each category
+    line with the question's choices for it, so that what a line reasons from is copied, not recalled:
+
+    >>> print(zebra_deduction([("not_at", (0, 0), 1), ("same", (1, 0), (0, 0))], cats, grid, quote=True))
+    1. Alice does not live in house 2. So Alice in house 1.
+    Name: Alice, Frank. So Frank in house 2.
+    2. Alice is the dog owner. So dog in house 1.
+    Pet: dog, fish. So fish in house 2.
     """
     n_houses = len(grid[0])
     domain = {(c, v): set(range(n_houses)) for c in range(len(categories)) for v in range(n_houses)}
@@ -521,7 +531,9 @@ def zebra_deduction(clues: list[Clue], categories: list[str], grid: list[list[st
                 if not single:
                     break
                 facts += [placed((c, v)) for v in sorted(single, key=lambda v: min(domain[(c, v)]))]
-            if facts:
+            if facts and quote:
+                lines.append(f"{name}: {', '.join(sorted(grid[c], key=str.lower))}. So {', '.join(facts)}.")
+            elif facts:
                 lines.append(f"{name}: {', '.join(facts)}.")
         return lines
 
@@ -532,7 +544,8 @@ def zebra_deduction(clues: list[Clue], categories: list[str], grid: list[list[st
             facts = apply(clue)
             if facts:
                 progress = True
-                lines.append(f"Clue {number}: {', '.join(facts)}.")
+                lines.append(f"{number}. {_clue_text(clue, categories, grid)} So {', '.join(facts)}." if quote
+                             else f"Clue {number}: {', '.join(facts)}.")
                 lines.extend(by_category())
                 if len(said) == len(domain):
                     break
@@ -602,6 +615,7 @@ def _zebra_item(rng: random.Random, n_houses: int, n_cats: int) -> dict:
         "categories": categories,
         "think": think,
         "deduction": zebra_deduction(clues, categories, grid),
+        "quoted": zebra_deduction(clues, categories, grid, quote=True),
         "level": n_houses,
     }
 

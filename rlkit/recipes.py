@@ -52,8 +52,10 @@ RECIPE = {
 # capacity limit the searches?
 # Recipe 19 (``RECIPE_19``) is recipe 17 with zebra solved by deduction (``"zebra_think": "deduce"``,
 # puzzles.zebra_deduction), 6,000 of them instead of 800, and 400 more steps for the larger corpus.
-# ``RLKIT_TINY_RECIPE=next`` builds and uses recipe 13 (``NEXT_RECIPE``); ``19``, ``18``, ``17``, ``16``, ``15``, ``13``
-# and ``11`` name candidates.
+# Recipe 20 (``RECIPE_20``) is recipe 19 whose zebra worksheets copy before they reason (``"zebra_think": "quote"``):
+# each clue's line starts with the clue as the question words it, each category's line with its choices.
+# ``RLKIT_TINY_RECIPE=next`` builds and uses recipe 13 (``NEXT_RECIPE``); ``20``, ``19``, ``18``, ``17``, ``16``,
+# ``15``, ``13`` and ``11`` name candidates.
 RECIPE_11 = {**RECIPE, "version": 11, "corpus": {**RECIPE["corpus"], "copy": 20000, "form": 4000},
              "batch_size": 8, "steps": 2400}
 RECIPE_13 = {**RECIPE_11, "version": 13, "corpus": {**RECIPE_11["corpus"], "knights_knaves": 12000},
@@ -66,9 +68,10 @@ RECIPE_17 = {**RECIPE_16, "version": 17, "countdown_think": "first_pair"}
 RECIPE_18 = {**RECIPE_17, "version": 18, "hidden_size": 192, "num_attention_heads": 6, "intermediate_size": 768}
 RECIPE_19 = {**RECIPE_17, "version": 19, "corpus": {**RECIPE_17["corpus"], "zebra": 6000}, "steps": 3200,
              "zebra_think": "deduce"}
+RECIPE_20 = {**RECIPE_19, "version": 20, "zebra_think": "quote"}
 NEXT_RECIPE = RECIPE_13
-RECIPES = {"default": RECIPE, "next": NEXT_RECIPE, "19": RECIPE_19, "18": RECIPE_18, "17": RECIPE_17, "16": RECIPE_16,
-           "15": RECIPE_15, "13": RECIPE_13, "11": RECIPE_11}
+RECIPES = {"default": RECIPE, "next": NEXT_RECIPE, "20": RECIPE_20, "19": RECIPE_19, "18": RECIPE_18, "17": RECIPE_17,
+           "16": RECIPE_16, "15": RECIPE_15, "13": RECIPE_13, "11": RECIPE_11}
 
 
 def active_recipe() -> dict:

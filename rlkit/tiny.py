@@ -36,6 +36,7 @@ from rlkit.recipes import (  # noqa: F401
     RECIPE_17,
     RECIPE_18,
     RECIPE_19,
+    RECIPE_20,
     RECIPES,
     active_recipe,
     recipe_hash,

@@ -1,6 +1,7 @@
 """The offline tiny model and the one loading function (4-bit NF4 + LoRA on CPU)."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -146,8 +147,10 @@ def test_the_recipe_is_chosen_by_the_environment(monkeypatch, tmp_path):
     assert tiny.active_recipe() is tiny.RECIPE_18 and tiny.RECIPE_18["hidden_size"] == 192
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "19")
     assert tiny.active_recipe() is tiny.RECIPE_19 and tiny.RECIPE_19["zebra_think"] == "deduce"
+    monkeypatch.setenv("RLKIT_TINY_RECIPE", "20")
+    assert tiny.active_recipe() is tiny.RECIPE_20 and tiny.RECIPE_20["zebra_think"] == "quote"
     monkeypatch.setenv("RLKIT_TINY_RECIPE", "v9")
-    choices = "'11', '13', '15', '16', '17', '18', '19', 'default', 'next'"
+    choices = "'11', '13', '15', '16', '17', '18', '19', '20', 'default', 'next'"
     with pytest.raises(RlkitError, match=f"RLKIT_TINY_RECIPE='v9'.*{choices}"):
         tiny.active_recipe()
 
@@ -362,7 +365,7 @@ def test_a_recipe_chooses_its_zebra_demonstrations(monkeypatch, tmp_path):
     """Zebra solved by deduction where a recipe says ``"zebra_think": "deduce"`` (recipe 19), in the corpus it builds
     and in the active recipe's task rows and budget; training puzzles the deduction leaves unsolved are left out,
     and the held-out rows are the same under every recipe."""
-    from rlkit.data import PUZZLE_THINK, completion_budget, generate_rows
+    from rlkit.data import PUZZLE_THINK, ZEBRA_QUOTE_LINES, completion_budget, generate_rows
 
     monkeypatch.setenv("RLKIT_CACHE", str(tmp_path))
     monkeypatch.delenv("RLKIT_TINY_RECIPE", raising=False)
@@ -379,6 +382,14 @@ def test_a_recipe_chooses_its_zebra_demonstrations(monkeypatch, tmp_path):
     trained = [r["prompt"] for r in train]
     kept = [row["prompt"] for row in direct_rows[0] if row["prompt"] in trained]
     assert all(" in house " in row["completion"][0]["content"] for row in train) and 30 < len(kept) < 60
+    quoted = {**deduced, "zebra_think": "quote"}  # recipe 20: also no training worksheet over ZEBRA_QUOTE_LINES lines
+    monkeypatch.setitem(tiny.RECIPES, "next", quoted)
+    train, held_out = generate_rows("zebra", 60, 0, held_out=False), generate_rows("zebra", 200, 0, held_out=True)
+    assert [(r["prompt"], r["solution"]) for r in held_out] == [(r["prompt"], r["solution"]) for r in direct_rows[1]]
+    thinks = [row["completion"][0]["content"].split("</think>")[0] for row in train]
+    assert all(re.match(r"<think>\d\. ", t) for t in thinks), thinks[0]
+    assert max(t.count("\n") for t in thinks) <= ZEBRA_QUOTE_LINES + 1 and len(
+        [r for r in direct_rows[0] if r["prompt"] in [row["prompt"] for row in train]]) < len(kept)
 
 
 def test_a_recipe_chooses_its_countdown_demonstrations(monkeypatch, tmp_path):

@@ -351,6 +351,26 @@ def test_zebra_deduction_follows_the_clues(houses, n):
     assert all(solved.get(2, [True])) and sum(sum(flags) for flags in solved.values()) >= n // 2
 
 
+def test_quoted_zebra_worksheet_copies_the_question_then_deduces_as_the_plain_one():
+    """Recipe 20's form: each clue line is the question's own clue line then the plain form's facts, each category
+    line the question's choices line then its facts; nothing else differs."""
+    for item in _take(zebra(7, houses=(2, 3)), 40):
+        assert (item["quoted"] is None) == (item["deduction"] is None)
+        if item["deduction"] is None:
+            continue
+        lines = item["question"].splitlines()
+        clue_lines, choice_lines = lines[lines.index("Clues:") + 1 : lines.index("Choices:")], lines[lines.index(
+            "Choices:") + 1 : -1]
+        quoted, plain = item["quoted"].splitlines(), item["deduction"].splitlines()
+        assert len(quoted) == len(plain)
+        for q, d in zip(quoted, plain):
+            head, facts = d.split(": ", 1)
+            if head.startswith("Clue "):
+                assert q == f"{clue_lines[int(head.removeprefix('Clue ')) - 1]} So {facts}", (q, d)
+            else:
+                assert q == f"{next(c for c in choice_lines if c.startswith(head + ': '))}. So {facts}", (q, d)
+
+
 def test_zebra_puzzles_are_minimal():
     for item in _take(zebra(21, houses=(3, 4)), 10):
         n_houses, choices, clues = _zebra_parts(item["question"])
