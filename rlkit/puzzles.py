@@ -459,6 +459,11 @@ def _clue_check(number: int, clue: Clue, categories: list[str], grid: list[list[
     return f"Clue {number}: {where[0].upper()}{where[1:]}."
 
 
+def _choices_line(category: str, values: list[str]) -> str:
+    """A category's choices as the question lists them (and a quoted worksheet copies them): ``"Pet: cat, dog"``."""
+    return f"{category}: {', '.join(sorted(values, key=str.lower))}"
+
+
 def zebra_deduction(clues: list[Clue], categories: list[str], grid: list[list[str]],
                     quote: bool = False) -> str | None:
     """A worked solution by deduction, for the tiny model's recipe 19 (``data.worked_form``): the clues in their
@@ -532,7 +537,7 @@ def zebra_deduction(clues: list[Clue], categories: list[str], grid: list[list[st
                     break
                 facts += [placed((c, v)) for v in sorted(single, key=lambda v: min(domain[(c, v)]))]
             if facts and quote:
-                lines.append(f"{name}: {', '.join(sorted(grid[c], key=str.lower))}. So {', '.join(facts)}.")
+                lines.append(f"{_choices_line(name, grid[c])}. So {', '.join(facts)}.")
             elif facts:
                 lines.append(f"{name}: {', '.join(facts)}.")
         return lines
@@ -596,7 +601,7 @@ def _zebra_question(n_houses: int, categories: list[str], grid: list[list[str]],
         "Clues:",
         *(f"{i}. {_clue_text(clue, categories, grid)}" for i, clue in enumerate(clues, start=1)),
         "Choices:",
-        *(f"{cat}: {', '.join(sorted(values, key=str.lower))}" for cat, values in zip(categories, grid)),
+        *(_choices_line(cat, values) for cat, values in zip(categories, grid)),
         f"{ZEBRA_INSTRUCTION} {zebra_form(categories)}",
     ]
     return "\n".join(lines)

@@ -388,8 +388,9 @@ def test_a_recipe_chooses_its_zebra_demonstrations(monkeypatch, tmp_path):
     assert [(r["prompt"], r["solution"]) for r in held_out] == [(r["prompt"], r["solution"]) for r in direct_rows[1]]
     thinks = [row["completion"][0]["content"].split("</think>")[0] for row in train]
     assert all(re.match(r"<think>\d\. ", t) for t in thinks), thinks[0]
-    assert max(t.count("\n") for t in thinks) <= ZEBRA_QUOTE_LINES + 1 and len(
-        [r for r in direct_rows[0] if r["prompt"] in [row["prompt"] for row in train]]) < len(kept)
+    trained = [r["prompt"] for r in train]
+    assert max(t.count("\n") + 1 for t in thinks) <= ZEBRA_QUOTE_LINES
+    assert len([row["prompt"] for row in direct_rows[0] if row["prompt"] in trained]) < len(kept)
 
 
 def test_a_recipe_chooses_its_countdown_demonstrations(monkeypatch, tmp_path):
