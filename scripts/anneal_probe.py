@@ -9,9 +9,15 @@ unchanged::
     RLKIT_CACHE=/tmp/zb papermill notebooks/01_sft.ipynb out.ipynb --cwd notebooks -p PROFILE cpu \\
         -p OUTPUT_DIR /tmp/zb/01 -p HEADROOM_TASKS zebra,arithmetic
 
-The mixture names corpus entries of ``rlkit.tiny`` (task families and exercises) and one exercise of this
-script's own, ``shuffle``: a list, then its items each once in a random order (a test of whether writing each item
-once can be taught by itself). ``levels`` prints the headroom table of one family per difficulty level of a saved
+The mixture names corpus entries of ``rlkit.tiny`` (task families and exercises) and two exercises of this
+script's own: ``shuffle``, a list, then its items each once in a random order (a test of whether writing each item
+once can be taught by itself), and ``recall``, two or three lettered lists, then one of them asked for by its letter
+and written again (a look-up by key, then a copy). ``--seq-len`` packs longer blocks than the recipe's, for longer
+worksheets. The ``recall`` command counts the recall exercises a saved model completes exactly::
+
+    python scripts/anneal_probe.py recall /tmp/zb/tiny-qwen2-...
+
+``levels`` prints the headroom table of one family per difficulty level of a saved
 model (01's ``model`` folder)::
 
     python scripts/anneal_probe.py levels /tmp/zb/01/model zebra 2 3 4
@@ -39,13 +45,30 @@ def shuffle_exercise(rng: random.Random) -> tuple[str, str]:
     return f"Items: {', '.join(items)}.\nEach once, in any order: ", ", ".join(order) + "\n"
 
 
+def recall_exercise(rng: random.Random) -> tuple[str, str]:
+    """Two or three lists of 3-8 names, numbers or grid values, then one of them, asked for by its letter, again:
+    a look-up by key (which list) followed by a copy (its items in order)."""
+    from rlkit.puzzles import KK_NAMES, ZEBRA_CATEGORIES
+
+    pool = list(KK_NAMES) + [str(i) for i in range(1, 21)] + [v for values in ZEBRA_CATEGORIES.values() for v in values]
+    letters = "ABC"[: rng.randint(2, 3)]
+    lists = {k: rng.sample(pool, rng.randint(3, 8)) for k in letters}
+    ask = rng.choice(letters)
+    text = "".join(f"List {k}: {', '.join(v)}.\n" for k, v in lists.items())
+    return text + f"List {ask} again: ", ", ".join(lists[ask]) + ".\n"
+
+
+EXERCISES = {"shuffle": shuffle_exercise, "recall": recall_exercise}
+
+
 def anneal(args) -> None:
     from transformers import AutoTokenizer, Qwen2ForCausalLM
 
     from rlkit import tiny
 
     mixture = json.loads(args.mixture)
-    tiny.EXERCISES.setdefault("shuffle", shuffle_exercise)
+    for name, make in EXERCISES.items():
+        tiny.EXERCISES.setdefault(name, make)
     recipe = tiny.active_recipe()
     base = tiny.ensure_tiny_model(recipe)
     out = args.out_cache / base.name
@@ -56,7 +79,7 @@ def anneal(args) -> None:
     phase = {**recipe, "steps": args.steps, "learning_rate": args.lr, "warmup_steps": args.warmup}  # batches: recipe's seed
     docs = tiny.build_corpus({**phase, "corpus": mixture, "seed": args.seed})  # the documents: --seed
     print(f"annealing {base.name} on {len(docs)} documents {mixture}: {args.steps} steps at {args.lr}")
-    losses = tiny.pretrain(model, tiny.pack(docs, tokenizer, recipe["seq_len"]), phase, log_every=100)
+    losses = tiny.pretrain(model, tiny.pack(docs, tokenizer, args.seq_len or recipe["seq_len"]), phase, log_every=100)
     shutil.copytree(base, out)
     model.save_pretrained(out)
     info = json.loads((base / "rlkit_recipe.json").read_text())
@@ -84,6 +107,22 @@ def levels(args) -> None:
               flush=True)
 
 
+def recall(args) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model).eval()
+    rng, exact, first = random.Random(args.seed), 0, 0
+    for _ in range(args.n):
+        context, target = recall_exercise(rng)
+        ids = tokenizer(context, return_tensors="pt")
+        out = model.generate(**ids, max_new_tokens=48, do_sample=False)
+        text = tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).split("\n")[0] + "\n"
+        exact += text == target
+        first += text.split(",")[0] == target.split(",")[0]
+    print(f"{args.model}: {exact} of {args.n} lists recalled exactly, the first item right in {first}")
+
+
 def main() -> None:
     from pathlib import Path
 
@@ -96,6 +135,7 @@ def main() -> None:
     a.add_argument("--lr", type=float, default=1e-3)
     a.add_argument("--warmup", type=int, default=30)
     a.add_argument("--seed", type=int, default=77)
+    a.add_argument("--seq-len", type=int, default=0, help="block length (default: the recipe's), for longer worksheets")
     a.set_defaults(run=anneal)
     v = sub.add_parser("levels", help="one family's headroom per difficulty level")
     v.add_argument("model", type=Path)
@@ -103,6 +143,11 @@ def main() -> None:
     v.add_argument("levels", type=int, nargs="+")
     v.add_argument("--n", type=int, default=200)
     v.set_defaults(run=levels)
+    r = sub.add_parser("recall", help="how many new recall exercises a model (worksheet form) completes exactly")
+    r.add_argument("model", type=Path)
+    r.add_argument("--n", type=int, default=100)
+    r.add_argument("--seed", type=int, default=999)
+    r.set_defaults(run=recall)
     args = parser.parse_args()
     args.run(args)
 
