@@ -55,7 +55,7 @@ def recall_exercise(rng: random.Random) -> tuple[str, str]:
     lists = {k: rng.sample(pool, rng.randint(3, 8)) for k in letters}
     ask = rng.choice(letters)
     text = "".join(f"List {k}: {', '.join(v)}.\n" for k, v in lists.items())
-    return text + f"List {ask} again: ", ", ".join(lists[ask]) + ".\n"
+    return text + f"List {ask} again:", " " + ", ".join(lists[ask]) + ".\n"  # the space with the answer, as tokenized
 
 
 EXERCISES = {"shuffle": shuffle_exercise, "recall": recall_exercise}

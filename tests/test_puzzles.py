@@ -530,6 +530,6 @@ def test_recall_exercise_asks_for_one_of_its_lists_and_its_target_is_that_list()
         letter = context.splitlines()[-1][len("List "):].split(" ")[0]
         asked.add(letter)
         assert 2 <= len(lists) <= 3 and letter in lists
-        assert target == lists[letter] + "\n" and 3 <= len(target.split(", ")) <= 8
-        assert context.endswith(f"List {letter} again: ")
+        assert target == " " + lists[letter] + "\n" and 3 <= len(target.split(", ")) <= 8
+        assert context.endswith(f"List {letter} again:")
     assert asked == {"A", "B", "C"}
