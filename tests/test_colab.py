@@ -3,7 +3,6 @@ from the repository named in pyproject.toml and picks the gpu profile when the r
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,13 +12,12 @@ from pathlib import Path
 import nbformat
 import pytest
 from packaging.requirements import Requirement
+from script_helpers import load_script
 
 ROOT = Path(__file__).parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
-_spec = importlib.util.spec_from_file_location("nbtool", ROOT / "scripts" / "nbtool.py")
-nbtool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(nbtool)
+nbtool = load_script("nbtool")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

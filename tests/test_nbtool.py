@@ -4,16 +4,14 @@ refresh; notebooks without one stay clean."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 from pathlib import Path
 
 import nbformat
 import pytest
+from script_helpers import load_script
 
-_spec = importlib.util.spec_from_file_location("nbtool", Path(__file__).parent.parent / "scripts" / "nbtool.py")
-nbtool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(nbtool)
+nbtool = load_script("nbtool")
 
 IGNORE = ["nbval-ignore-output"]
 

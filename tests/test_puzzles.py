@@ -511,25 +511,3 @@ def test_generation_speed_is_printed(name, make, capsys):
     with capsys.disabled():
         print(f"\n{name}: 1,000 puzzles (default sizes) in {time.perf_counter() - start:.2f} s")
 
-
-def test_recall_exercise_asks_for_one_of_its_lists_and_its_target_is_that_list():
-    """scripts/anneal_probe.py's recall exercise (README, zebra probes): the target is the asked list, in order."""
-    import importlib.util
-    import random
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "anneal_probe.py"
-    spec = importlib.util.spec_from_file_location("anneal_probe", path)
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
-    rng = random.Random(0)
-    asked = set()
-    for _ in range(200):
-        context, target = probe.recall_exercise(rng)
-        lists = dict(line[len("List "):].split(": ", 1) for line in context.splitlines()[:-1])
-        letter = context.splitlines()[-1][len("List "):].split(" ")[0]
-        asked.add(letter)
-        assert 2 <= len(lists) <= 3 and letter in lists
-        assert target == " " + lists[letter] + "\n" and 3 <= len(target.split(", ")) <= 8
-        assert context.endswith(f"List {letter} again:")
-    assert asked == {"A", "B", "C"}
