@@ -4,12 +4,6 @@ Each notebook asserts its own gains (the 95% interval's lower bound above 0, plu
 these tests run them with papermill exactly as a user would (``papermill notebooks/X.ipynb out.ipynb
 -p PROFILE cpu``) and re-check the written metrics. They take minutes, so they are marked ``slow``;
 CI runs them. 01 runs first: the others start from its model (or build the same one in place).
-
-On two pytest-xdist workers (scripts/test.sh) the checks are two groups, one per worker (conftest.py, by test
-name): 01 and 03's main job (``test_01_*``, ``test_03_grpo_main_job*``), and 02, 03 on code and 04. The second
-group's first notebook builds 01's warm start in place when 01 has not run in its worker, as the lessons do: the
-same weights as 01's notebook saves (tests/test_sft.py). In one process 01 runs first and the second group starts
-from its model.
 """
 
 import json
@@ -97,7 +91,7 @@ CODE_STEPS = 100
 
 
 @pytest.mark.slow
-def test_03_grpo_other_family(outputs):
+def test_03_grpo_other_family(outputs, sft_metrics):
     import papermill
 
     greedy_rose = True
@@ -116,14 +110,14 @@ def test_03_grpo_other_family(outputs):
 
 
 @pytest.mark.slow
-def test_02_dpo(outputs):
+def test_02_dpo(outputs, sft_metrics):
     metrics = _run("02_dpo", outputs, SFT_DIR=str(outputs / "01_sft"))
     _positive(metrics, "preference_accuracy_", min_gain=0.10)
     _positive(metrics, "task_accuracy_")
 
 
 @pytest.mark.slow
-def test_04_rloo(outputs):
+def test_04_rloo(outputs, sft_metrics):
     # section 10 (three reward-model designs, each with its own RLOO run: 11 min without AVX-512) asserts nothing
     # about learning, and its code runs in the smoke and gpu-rehearsal tiers; CI's time goes to the main run here
     metrics = _run("04_rloo", outputs, SFT_DIR=str(outputs / "01_sft"), RM_DESIGNS="")
