@@ -12,10 +12,12 @@ unchanged::
 The mixture names corpus entries of ``rlkit.tiny`` (task families and exercises) and two exercises of this
 script's own: ``shuffle``, a list, then its items each once in a random order (a test of whether writing each item
 once can be taught by itself), and ``recall``, two or three lettered lists, then one of them asked for by its letter
-and written again (a look-up by key, then a copy). ``--seq-len`` packs longer blocks than the recipe's, for longer
-worksheets. The ``recall`` command counts the recall exercises a saved model completes exactly::
+and written again (a look-up by key, then a copy), and ``clue_recall``, a zebra question, then one of its clues asked
+for by its number and written again (the same look-up among sentences that share most of their words, as the quoting
+worksheets of recipe 20 need). ``--seq-len`` packs longer blocks than the recipe's, for longer worksheets. The
+``recall`` command counts the recall (or ``--exercise clue_recall``) exercises a saved model completes exactly::
 
-    python scripts/anneal_probe.py recall /tmp/zb/tiny-qwen2-...
+    python scripts/anneal_probe.py recall /tmp/zb/tiny-qwen2-... [--exercise clue_recall]
 
 ``levels`` prints the headroom table of one family per difficulty level of a saved
 model (01's ``model`` folder)::
@@ -58,7 +60,23 @@ def recall_exercise(rng: random.Random) -> tuple[str, str]:
     return text + f"List {ask} again:", " " + ", ".join(lists[ask]) + ".\n"  # the space with the answer, as tokenized
 
 
-EXERCISES = {"shuffle": shuffle_exercise, "recall": recall_exercise}
+def clue_recall_exercise(rng: random.Random) -> tuple[str, str]:
+    """A training-side zebra question of 2-3 houses (its clues and choices, without the answer line), then one of its
+    clues, asked for by its number, again: the look-up that the quoting worksheets (recipe 20) make before each step,
+    among sentences that share most of their words."""
+    from rlkit.data import is_held_out
+    from rlkit.puzzles import zebra
+
+    for row in zebra(rng.randrange(2**31), houses=(2, 3)):
+        if not is_held_out(row["question"]):
+            break
+    question = row["question"].split("\nAnswer with")[0]
+    clues = [line.split(". ", 1) for line in question.split("Clues:\n")[1].split("\nChoices:")[0].split("\n")]
+    number, text = rng.choice(clues)
+    return question + f"\nClue {number} again:", " " + text + "\n"  # the space with the answer, as tokenized
+
+
+EXERCISES = {"shuffle": shuffle_exercise, "recall": recall_exercise, "clue_recall": clue_recall_exercise}
 
 
 def anneal(args) -> None:
@@ -114,13 +132,14 @@ def recall(args) -> None:
     model = AutoModelForCausalLM.from_pretrained(args.model).eval()
     rng, exact, first = random.Random(args.seed), 0, 0
     for _ in range(args.n):
-        context, target = recall_exercise(rng)
+        context, target = EXERCISES[args.exercise](rng)
         ids = tokenizer(context, return_tensors="pt")
         out = model.generate(**ids, max_new_tokens=48, do_sample=False)
         text = tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).split("\n")[0] + "\n"
         exact += text == target
         first += text.split(",")[0] == target.split(",")[0]
-    print(f"{args.model}: {exact} of {args.n} lists recalled exactly, the first item right in {first}")
+    print(f"{args.model}: {exact} of {args.n} {args.exercise} exercises completed exactly, the first item (up to a "
+          f"comma) right in {first}")
 
 
 def main() -> None:
@@ -147,6 +166,7 @@ def main() -> None:
     r.add_argument("model", type=Path)
     r.add_argument("--n", type=int, default=100)
     r.add_argument("--seed", type=int, default=999)
+    r.add_argument("--exercise", choices=["recall", "clue_recall"], default="recall")
     r.set_defaults(run=recall)
     args = parser.parse_args()
     args.run(args)

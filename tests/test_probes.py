@@ -23,3 +23,26 @@ def test_recall_exercise_asks_for_one_of_its_lists_and_its_target_is_that_list()
         assert target == " " + lists[letter] + "\n" and 3 <= len(target.split(", ")) <= 8
         assert context.endswith(f"List {letter} again:")
     assert asked == {"A", "B", "C"}
+
+
+def test_clue_recall_exercise_asks_for_one_clue_of_a_training_side_zebra_question(monkeypatch):
+    """The context is a zebra question up to its choices (no answer line), then ``Clue k again:``; the target is
+    clue k's words as the question gives them, with the space before them. Held-out questions are passed over."""
+    import rlkit.data
+
+    seen = []
+    monkeypatch.setattr(rlkit.data, "is_held_out", lambda question: seen.append(question) or len(seen) == 1)
+    context, _ = anneal_probe.clue_recall_exercise(random.Random(0))
+    assert len(seen) == 2 and context.startswith(seen[1].split("\nAnswer with")[0])  # the first was held out
+    monkeypatch.undo()
+
+    rng = random.Random(0)
+    asked = set()
+    for _ in range(100):
+        context, target = anneal_probe.clue_recall_exercise(rng)
+        question, ask = context.rsplit("\n", 1)
+        number = ask[len("Clue "):-len(" again:")]
+        assert ask == f"Clue {number} again:" and "Answer with" not in question
+        assert f"\n{number}. {target[1:-1]}\n" in question and target.startswith(" ") and target.endswith(".\n")
+        asked.add(number)
+    assert {"1", "2"} <= asked
