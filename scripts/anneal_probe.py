@@ -64,13 +64,10 @@ def clue_recall_exercise(rng: random.Random) -> tuple[str, str]:
     """A training-side zebra question of 2-3 houses (its clues and choices, without the answer line), then one of its
     clues, asked for by its number, again: the look-up that the quoting worksheets (recipe 20) make before each step,
     among sentences that share most of their words."""
-    from rlkit.data import is_held_out
-    from rlkit.puzzles import zebra
+    from rlkit.data import generate_rows, question_of
 
-    for row in zebra(rng.randrange(2**31), houses=(2, 3)):
-        if not is_held_out(row["question"]):
-            break
-    question = row["question"].split("\nAnswer with")[0]
+    row = generate_rows("zebra", 1, seed=rng.randrange(2**31), held_out=False, levels=(2, 3))[0]
+    question = question_of(row).split("\nAnswer with")[0]
     clues = [line.split(". ", 1) for line in question.split("Clues:\n")[1].split("\nChoices:")[0].split("\n")]
     number, text = rng.choice(clues)
     return question + f"\nClue {number} again:", " " + text + "\n"  # the space with the answer, as tokenized
