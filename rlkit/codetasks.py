@@ -28,7 +28,7 @@ that fails on a test input (``max`` of an empty list), is redrawn, and so is a f
 the same value. ``level`` is the number of steps.
 
 Why step lists and comments: the tiny offline model cannot look up "step 2" in a list it has read (the
-README's testbed section measures this), but it can continue a span it has seen ("# 2." then the step's
+testbed's log, docs/testbed.md, measures this), but it can continue a span it has seen ("# 2." then the step's
 words) and turn the comment just above into a line of code. Free-form descriptions need a real model
 (the gpu profile trains and evaluates on MBPP and HumanEval).
 """

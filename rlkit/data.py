@@ -188,22 +188,22 @@ def countdown_search(numbers: list[int], target: int, rng: random.Random, form: 
     The first line restates the question in its own words (``Using the numbers [9, 7, 20] to make 22``; the first
     three words are one token of the tiny tokenizer): to copy a list's first number the model needs something to
     match, and after ``Need 22 from [`` the tiny model got it right about half the time, after the question's own
-    phrase every time (README, recipe 15). Three numbers are then searched backwards, every step written out
+    phrase every time (docs/testbed.md, recipe 15). Three numbers are then searched backwards, every step written out
     (:func:`_search_three`), up to the first expression that works. Four numbers first join two into one
     (``Join 9 and 7: 9 + 7 = 16``, then ``Need 22 from [...]`` with what is left), a join drawn among those that
     leave a three-number problem the search solves within four tries (or the fewest), then search that. The search
     itself is the same for every row, so what a sampled solution can vary is the join: the first move that RL can
     learn to choose.
 
-    ``form`` is the recipe's ``"countdown_think"``. ``"search"`` (recipe 15) is the above. ``"regular"`` (recipe
-    16) drops division: the last operation is + or -, a pair gives +, - and *, a join + or -. Each line then either
-    stops at "yes" or says "no" after exactly three results, and a line never depends on whether one number divides
-    another: after recipe 15's SFT the tiny model chose between "yes", "no" and the next result right only 61% of
-    the time, teacher-forced (README). It solves about 4 problems in 5 of P3's distribution, which is what the tiny
-    model can learn, not what RL is scored on. ``"first_pair"`` (recipe 17) is the regular search whose join always
-    takes the first two numbers listed, by +, - or * (drawn among those that work): recipe 16's model named pairs
-    the list does not hold and chose joins nothing in the question decides (README), so here the pair is copied
-    from a fixed place and the operation is the one choice. It solves about 5 four-number problems in 8.
+    ``form`` is the recipe's ``"countdown_think"``. ``"search"`` (recipe 15) is the above. ``"regular"`` (recipe 16)
+    drops division: the last operation is + or -, a pair gives +, - and *, a join + or -. Each line then either stops at
+    "yes" or says "no" after exactly three results, and a line never depends on whether one number divides another:
+    after recipe 15's SFT the tiny model chose between "yes", "no" and the next result right only 61% of the time,
+    teacher-forced (docs/testbed.md). It solves about 4 problems in 5 of P3's distribution, which is what the tiny model
+    can learn, not what RL is scored on. ``"first_pair"`` (recipe 17) is the regular search whose join always takes the
+    first two numbers listed, by +, - or * (drawn among those that work): recipe 16's model named pairs the list does
+    not hold and chose joins nothing in the question decides (docs/testbed.md), so here the pair is copied from a fixed
+    place and the operation is the one choice. It solves about 5 four-number problems in 8.
 
     >>> print(*countdown_search([9, 7, 20], 22, random.Random(0)), sep="\\n")
     Using the numbers [9, 7, 20] to make 22

@@ -199,7 +199,8 @@ def kk_cases(names: list[str], claims: list[Claim]) -> str:
     every speaker on the one consistent case ("yes", where it stops: the generator keeps only puzzles with one).
 
     Each step reads one thing: an atom's truth needs only that person's role in the case at the start of its line.
-    A trace that judged whole claims at once ("Zoey false") was learned barely above its majority class (README).
+    A trace that judged whole claims at once ("Zoey false") was learned barely above its majority class
+    (docs/testbed.md).
 
     >>> print(kk_cases(["Zoey", "Luke"], [("is", ("knave", 1), None), ("or", ("knave", 0), ("not knave", 1))]))
     Zoey knight, Luke knight: Zoey says Luke knave false; no.

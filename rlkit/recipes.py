@@ -33,14 +33,15 @@ RECIPE = {
 }
 
 # The candidate for the next default, measured on 01's headroom table and on some lessons but not yet stored in every
-# lesson (README, "The offline testbed"). Recipe 11 (``RECIPE_11``) is recipe 7's corpus plus 20,000 copy exercises
-# (``tiny.copy_exercise``) and 4,000 grid forms (``tiny.form_exercise``), trained in 2,400 steps of 8 blocks instead of
-# 800 of 16, since copying appears only after a plateau that the number of steps decides (scripts/copy_probe.py).
+# lesson (README, "The offline testbed"; every measurement in docs/testbed.md).
+# Recipe 11 (``RECIPE_11``) is recipe 7's corpus plus 20,000 copy exercises (``tiny.copy_exercise``) and 4,000 grid
+# forms (``tiny.form_exercise``), trained in 2,400 steps of 8 blocks instead of 800 of 16, since copying appears only
+# after a plateau that the number of steps decides (scripts/copy_probe.py).
 # Recipe 13 (``RECIPE_13``) adds knights and knaves solved by cases (``puzzle_think``: puzzles.kk_cases, in the
 # corpus and in 01's SFT rows, data.worked_puzzles), 12,000 of them, in 448-token blocks that hold the longest.
 # Recipe 14 (``RECIPE_14``) adds Countdown solved by search (``countdown_think``: data.countdown_search), 10,000
 # of them instead of 1,500 worked gold expressions; measured, it did not give Countdown headroom and cost arithmetic
-# some (README), so the candidate stays recipe 13. It is no longer selectable: its searches now start by restating the
+# some, so the candidate stays recipe 13. It is no longer selectable: its searches now start by restating the
 # question (recipe 15), so its cached model would not match its data; it was measured at commit 8f14d8e.
 # Recipe 15 (``RECIPE_15``) is recipe 14 plus 20,000 one-operation facts (``tiny.facts_exercise``) and 400 more
 # steps, with the searches' first line in the question's own words ("Using the numbers [...]", data.countdown_search).

@@ -120,7 +120,8 @@ def copy_exercise(rng: random.Random) -> tuple[str, str]:
 
 def form_exercise(rng: random.Random) -> tuple[str, str]:
     """A grid form (2-4 houses, 2-3 categories) filled with the listed choices, each used once, in a random
-    arrangement: the layout of a logic-grid answer without the clues that decide it (tried in recipe 11, README).
+    arrangement: the layout of a logic-grid answer without the clues that decide it (tried in recipe 11,
+    docs/testbed.md).
 
     >>> json.loads(form_exercise(random.Random(0))[1])["House 3"]
     {'Name': 'Carol', 'Pet': 'horse', 'Drink': 'cocoa'}

@@ -1,7 +1,7 @@
 """Can the tiny model's architecture learn to copy names out of a list? A diagnostic for issue 11's open families.
 
-Countdown, knights and knaves and zebra have no RL headroom on the tiny model, and the README (section "The
-offline testbed") traces it to copying: the model does not write back an item of a list it was given. This
+Countdown, knights and knaves and zebra have no RL headroom on the tiny model, and the testbed's log
+(docs/testbed.md) traces it to copying: the model does not write back an item of a list it was given. This
 script pretrains a fresh model of the tiny recipe's shape, with the kit's tokenizer and ``rlkit.tiny.pretrain``,
 on copy exercises alone::
 

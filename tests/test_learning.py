@@ -13,7 +13,7 @@ import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # The families whose headroom 01 measures here: the two where the tiny model has it. Countdown, knights and knaves
-# and zebra have none yet (issue 11 is open for them: pass@8 at most 0.004 on 500 prompts each, README, testbed);
+# and zebra have none yet (issue 11 is open for them: pass@8 at most 0.004 on 500 prompts each, docs/testbed.md);
 # 01's default run still measures all five and its stored run shows them. Leaving them out of CI saves about 3
 # of 01's 8 minutes here (zebra alone took 106 s, knights and knaves 50, Countdown 32).
 HEADROOM_TASKS = ["arithmetic", "code"]
@@ -81,7 +81,7 @@ def test_03_grpo_main_job_pass1_target(outputs):
 # The other family with headroom is code (issue 14): 03 with TASK="code", every program judged in the sandbox.
 # Seed 0 under without-avx512 (8.7 min): sampled pass@1 0.345 -> 0.396, +0.051 [0.029, 0.075], but greedy
 # 0.460 -> 0.452, -0.008 [-0.050, 0.034] (learning rate 1e-3: +0.008 [-0.038, 0.056]; rollouts at T = 0.7: +0.008
-# [-0.034, 0.052]). Why (README, testbed): the tiny model does not read which operation or constant a step names,
+# [-0.034, 0.052]). Why (README, the testbed): the tiny model does not read which operation or constant a step names,
 # so GRPO trades one guess for another (greedy `min` 0 -> 1 and `max` 1 -> 0) and the greedy mean stays put. The
 # notebook asserts the greedy gain, so here its run may stop there: the sampled pass rate must still have risen,
 # and the greedy shortfall is reported as an expected failure. (Countdown has no headroom: see HEADROOM_TASKS above.)

@@ -1,4 +1,4 @@
-"""scripts/anneal_probe.py: the exercises its probes train on (README, the offline testbed's zebra probes)."""
+"""scripts/anneal_probe.py: the exercises its probes train on (docs/testbed.md, the zebra probes)."""
 
 from __future__ import annotations
 
