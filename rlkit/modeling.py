@@ -175,7 +175,7 @@ def add_lora(lm, *, r: int, alpha: int, dropout: float = 0.0, gradient_checkpoin
         lm = prepare_model_for_kbit_training(lm, use_gradient_checkpointing=gradient_checkpointing,
                                              gradient_checkpointing_kwargs={"use_reentrant": False})
     elif gradient_checkpointing:
-        lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        lm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         lm.enable_input_require_grads()
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
     return get_peft_model(lm, cfg)
@@ -198,7 +198,7 @@ def load_policy(model: str, *, load_in_4bit: bool = False, lora_r: int = 16, lor
             torch.manual_seed(seed)
         lm = add_lora(lm, r=lora_r, alpha=lora_alpha, gradient_checkpointing=gradient_checkpointing)
     elif gradient_checkpointing:
-        lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        lm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     return lm, tokenizer
 
 

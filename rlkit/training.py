@@ -8,11 +8,19 @@ continues where it stopped instead of starting over.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 from rlkit.checks import check_pairs, check_reward_funcs, check_reward_tokenizer, is_reward_model
 from rlkit.config import RunConfig
 from rlkit.errors import RlkitError
+
+# TRL 1.16 reads `model.is_gradient_checkpointing` before every generation, and PEFT's k-bit preparation calls
+# `gradient_checkpointing_enable`: aliases that transformers 5.23 deprecates. Their FutureWarning repeated through
+# every training cell and a learner can do nothing about it, so these two messages alone are silenced (the kit
+# itself uses the new `activation_checkpointing` names).
+warnings.filterwarnings("ignore", message=r"`(is_gradient_checkpointing|gradient_checkpointing_enable)` is deprecated",
+                        category=FutureWarning)
 
 
 def checkpoint_dir(cfg: RunConfig) -> Path:
@@ -50,8 +58,9 @@ def common_args(cfg: RunConfig) -> dict:
         **rule.trainer_flags,
         use_cpu=not on_gpu,
         dataloader_num_workers=0,
-        gradient_checkpointing=cfg.gradient_checkpointing,  # the gpu profile's policy training (config.DEFAULTS)
-        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        # the gpu profile's policy training (config.DEFAULTS); transformers 5.23 renamed gradient_checkpointing
+        activation_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
     )
 
 

@@ -329,11 +329,30 @@ def test_the_gpu_profile_trains_the_policy_with_gradient_checkpointing_and_nothi
 
     policy_training = method not in ("reward", "best_of_n")
     args = common_args(make_config(method, "gpu"))
-    assert args["gradient_checkpointing"] is policy_training
-    assert args["gradient_checkpointing_kwargs"] == ({"use_reentrant": False} if policy_training else None)
+    assert args["activation_checkpointing"] is policy_training
+    assert args["activation_checkpointing_kwargs"] == ({"use_reentrant": False} if policy_training else None)
     for offline in ("smoke", "cpu"):
         args = common_args(make_config(method, offline))
-        assert args["gradient_checkpointing"] is False and args["gradient_checkpointing_kwargs"] is None
+        assert args["activation_checkpointing"] is False and args["activation_checkpointing_kwargs"] is None
+
+
+@pytest.mark.parametrize("profile", ["cpu", "gpu"])
+def test_trainer_settings_use_no_name_transformers_deprecates(profile, tmp_path):
+    """transformers 5.23 renamed ``gradient_checkpointing`` to ``activation_checkpointing`` and warns on the old
+    name; a learner saw that FutureWarning in every training cell. The kit's settings use the new names."""
+    import warnings
+
+    from trl import SFTConfig
+
+    from rlkit.config import make_config
+    from rlkit.training import common_args
+
+    cfg = make_config("sft", profile, output_dir=str(tmp_path))
+    args = {**common_args(cfg), "use_cpu": True, "bf16": False, "fp16": False}  # buildable on this CPU
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        built = SFTConfig(**args)
+    assert built.activation_checkpointing is cfg.gradient_checkpointing
 
 
 def test_a_recipe_chooses_its_puzzle_demonstrations(monkeypatch, tmp_path):
