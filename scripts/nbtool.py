@@ -89,7 +89,7 @@ def clean(nb):
             continue
         cell.execution_count = None
         for out in cell.get("outputs", []):
-            out.pop("execution_count", None)
+            _drop_count(out)
         if IGNORE in cell.metadata.get("tags", []) and not keep_tagged:
             cell.outputs = []
         cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
@@ -99,8 +99,21 @@ def clean(nb):
     return nb
 
 
+def _drop_count(out) -> None:
+    """Forget an output's execution count. nbformat's schema requires the key on an ``execute_result`` (null is
+    allowed) and forbids it elsewhere: without it JupyterLab and papermill call the notebook invalid."""
+    if out.get("output_type") == "execute_result":
+        out["execution_count"] = None
+    else:
+        out.pop("execution_count", None)
+
+
 def problems(nb) -> list[str]:
     found = []
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as err:
+        found.append(f"not a valid notebook (nbformat's schema): {err.message}")
     size = len(nbformat.writes(nb).encode())
     if size > MAX_BYTES:
         found.append(f"{size:,} bytes, over {MAX_BYTES:,}: store smaller figures or fewer outputs")
@@ -317,7 +330,7 @@ def _tidy_outputs(outputs) -> list:
             if "image/png" in data:
                 data["image/png"] = _small_png(data["image/png"])
             out.data = data
-            out.pop("execution_count", None)
+            _drop_count(out)
         elif out.get("output_type") == "error":
             raise SystemExit("the run stopped at an error: store only a run that finished")
         kept.append(out)

@@ -83,6 +83,25 @@ def test_store_keeps_a_tidy_small_run_and_records_it(tmp_path):
     assert nbformat.read(lesson, as_version=4).cells[3].outputs
 
 
+def test_a_stored_cell_value_keeps_the_notebook_valid(tmp_path):
+    """A tagged cell whose last line is a value (01's figure is one) stores an ``execute_result``, whose execution
+    count nbformat's schema requires (null allowed): the stored lessons once lacked it, and JupyterLab and
+    papermill called them invalid. ``problems`` (nbtool check) now reports a notebook the schema refuses."""
+    run = _run()
+    run.cells[4].outputs.append(nbformat.v4.new_output(
+        "execute_result", data={"text/plain": "<Figure size 1260x560>"}, execution_count=7))
+    ran, lesson = _paths(tmp_path, run)
+    nbtool.store(ran, lesson)
+    nb = nbformat.read(lesson, as_version=4)
+    value = nb.cells[3].outputs[-1]
+    assert value["output_type"] == "execute_result" and value["execution_count"] is None
+    nbformat.validate(nb)
+    assert nbtool.problems(nb) == []
+    nbformat.validate(nbtool.clean(nb))
+    del value["execution_count"]
+    assert any("schema" in p for p in nbtool.problems(nb))
+
+
 @pytest.mark.parametrize(("run", "says"), [
     (dict(params='PROFILE = "cpu"\nSEED = 1\n'), "default"),
     (dict(params='PROFILE = "smoke"\n'), "parameters"),
