@@ -46,6 +46,24 @@ def describe_model(model: str) -> str:
     return model
 
 
+def cpu_kernels() -> dict:
+    """The instruction set torch's CPU kernels use here (AVX512, AVX2, ...) and its threads: the same run gives
+    other numbers, and takes other times, on another kind of CPU (README, times per CPU kind)."""
+    import torch
+
+    return {"cpu_kernels": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
+
+
+def tiny_model_line() -> str:
+    """Which tiny build the offline runs stand on, or that it is built on first use."""
+    from rlkit import tiny
+
+    folder = tiny.model_dir(tiny.active_recipe())
+    if not (folder / "rlkit_recipe.json").exists():
+        return "not built yet: built on first use from the recipe (minutes), then cached"
+    return tiny.provenance(folder)
+
+
 def _mirror() -> str | None:
     from rlkit.mirror import mirror_root
 
@@ -64,12 +82,17 @@ def setup(cfg: RunConfig, quiet: bool = False) -> dict:
     info = {"profile": cfg.profile, "why": cfg.profile_reason, "device": device,
             "dtype": str(rule.dtype).split(".")[-1], "precision": rule.reason, "hub_mirror": _mirror(),
             "model": describe_model(cfg.model), "task": cfg.task, "4-bit": cfg.load_in_4bit,
-            "lora_r": cfg.lora_r, "seed": cfg.seed, "output_dir": cfg.output_dir, **versions()}
+            "lora_r": cfg.lora_r, "seed": cfg.seed, "output_dir": cfg.output_dir, **cpu_kernels(), **versions()}
+    if cfg.model == OFFLINE_MODEL:
+        info["tiny_model"] = tiny_model_line()
     if not quiet:
         line = "=" * 78
         print(f"{line}\nrlkit · {cfg.method} · PROFILE={cfg.profile}  ({cfg.profile_reason})")
         print(f"model: {info['model']} | task: {cfg.task} | 4-bit: {cfg.load_in_4bit} | LoRA r: {cfg.lora_r}")
-        print(f"device: {device} ({info['dtype']}: {rule.reason}) | seed: {cfg.seed} | outputs: {cfg.output_dir}")
+        print(f"device: {device} ({info['dtype']}: {rule.reason}) | CPU kernels: {info['cpu_kernels']}, "
+              f"{info['threads']} threads | seed: {cfg.seed} | outputs: {cfg.output_dir}")
+        if cfg.model == OFFLINE_MODEL:
+            print(f"tiny model: {info['tiny_model']}")
         if info["hub_mirror"]:
             print(f"hub ids read from the local mirror {info['hub_mirror']} (RLKIT_HUB_MIRROR), not the Hub")
         print(" | ".join(f"{k} {v}" for k, v in versions().items()))

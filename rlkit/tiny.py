@@ -17,6 +17,7 @@ CPU lacks bf16 instructions, and on such CPUs it is many times slower).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -315,7 +316,8 @@ def build(recipe: dict = RECIPE, out_dir: Path | None = None, verbose: bool = Tr
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     info = {"recipe": recipe, "recipe_hash": recipe_hash(recipe), "final_loss": losses[-1],
-            "build_seconds": round(time.time() - t0, 1)}
+            "build_seconds": round(time.time() - t0, 1), "weights_sha256": weights_sha256(tmp),
+            "built_with": build_context()}
     (tmp / "rlkit_recipe.json").write_text(json.dumps(info, indent=2))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     if out_dir.exists():
@@ -324,6 +326,40 @@ def build(recipe: dict = RECIPE, out_dir: Path | None = None, verbose: bool = Tr
     if verbose:
         print(f"Built in {info['build_seconds']}s, final pretraining loss {losses[-1]:.3f}")
     return out_dir
+
+
+def weights_sha256(folder: Path) -> str:
+    """sha256 of a saved model's weights file: the same recipe built on another kind of CPU can differ."""
+    digest = hashlib.sha256()
+    with open(Path(folder) / "model.safetensors", "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def build_context() -> dict:
+    """What a build's floating-point results depend on besides the recipe: the CPU kernels torch dispatched to
+    (AVX-512 and AVX2 machines round differently, so they build different weights from one recipe), its threads,
+    and the library versions."""
+    import tokenizers
+    import torch
+    import transformers
+
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "tokenizers": tokenizers.__version__}
+
+
+def provenance(folder: Path) -> str:
+    """One line naming a built tiny model: its recipe, its weights' sha256 and what it was built with.
+
+    Builds cached before the kit recorded this say so; their sha256 is computed here."""
+    info = json.loads((Path(folder) / "rlkit_recipe.json").read_text())
+    sha = info.get("weights_sha256") or weights_sha256(folder)
+    built = info.get("built_with")
+    how = (f"built with {built['cpu_capability']} kernels, {built['threads']} threads, torch {built['torch']}"
+           if built else "build machine not recorded (built before the kit recorded it)")
+    return f"recipe {info['recipe']['version']} ({info['recipe_hash']}), weights sha256 {sha[:12]}, {how}"
 
 
 def check_reloaded_tokenizer(tokenizer, folder: Path, corpus: list[tuple[str, str]], n_docs: int = 300) -> None:

@@ -56,6 +56,40 @@ def test_build_is_deterministic(mini_model, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_build_records_its_weights_and_the_machine_that_built_them(mini_model):
+    """The same recipe builds other weights on another kind of CPU (README, reproducibility), so a build names its
+    weights' sha256 and the kernels, threads and versions that made them; the banner reads it back."""
+    info = json.loads((mini_model / "rlkit_recipe.json").read_text())
+    assert info["weights_sha256"] == tiny.weights_sha256(mini_model)
+    assert len(info["weights_sha256"]) == 64
+    assert info["built_with"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert info["built_with"]["threads"] == torch.get_num_threads() and info["built_with"]["torch"] == torch.__version__
+    line = tiny.provenance(mini_model)
+    assert info["weights_sha256"][:12] in line and f"built with {torch.backends.cpu.get_cpu_capability()}" in line
+
+
+def test_the_banner_names_the_cpu_kernels_and_the_tiny_build(monkeypatch, tmp_path, capsys, mini_model):
+    import shutil
+
+    from rlkit.config import make_config
+    from rlkit.runtime import setup
+
+    monkeypatch.setenv("RLKIT_CACHE", str(tmp_path))
+    monkeypatch.delenv("RLKIT_TINY_RECIPE", raising=False)
+    info = setup(make_config("sft", "smoke"))
+    out = capsys.readouterr().out
+    assert f"CPU kernels: {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads" in out
+    assert "tiny model: not built yet" in out and info["tiny_model"].startswith("not built yet")
+    cached = tiny.model_dir(tiny.active_recipe())  # an older build, without the record: its sha256 is computed
+    shutil.copytree(mini_model, cached)
+    record = json.loads((cached / "rlkit_recipe.json").read_text())
+    del record["weights_sha256"], record["built_with"]
+    (cached / "rlkit_recipe.json").write_text(json.dumps(record))
+    setup(make_config("sft", "smoke"))
+    out = capsys.readouterr().out
+    assert f"weights sha256 {tiny.weights_sha256(mini_model)[:12]}, build machine not recorded" in out
+
+
 def test_recipe_change_changes_the_cache_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("RLKIT_CACHE", str(tmp_path))
     changed = {**MINI_RECIPE, "steps": 4}
