@@ -221,8 +221,8 @@ DEFAULTS: dict[str, dict[str, dict]] = {
 
 # Where one offline task needs other settings than its method's profile defaults (measured, not tuned to pass).
 # GRPO on code, cpu: at 200 steps it mostly traded one operation for another the model cannot tell apart (`min`
-# for `max`) and greedy accuracy stayed inside the noise in six of seven runs; at 400 steps seed 0 learned both on
-# two 01 models, 13 min without AVX-512 (README, the code paragraph; docs/testbed.md has every run).
+# for `max`) and greedy accuracy stayed inside the noise in six of seven runs; at 400 steps three of six runs (three
+# 01 models) learned both and rose, in 13 min without AVX-512 (README, the code paragraph; docs/testbed.md).
 TASK_DEFAULTS: dict[tuple[str, str, str], dict] = {
     ("grpo", "cpu", "code"): {"max_steps": 400},
 }

@@ -81,11 +81,12 @@ def test_03_grpo_main_job_pass1_target(outputs):
 # The other family with headroom is code (issue 14): 03 with TASK="code", every program judged in the sandbox.
 # At 200 steps the greedy gain stayed inside the noise in six of seven recipe-7 runs (without AVX-512: 0.460 ->
 # 0.452, -0.008 [-0.050, 0.034]; sampled pass@1 +0.051 [0.029, 0.075]): the tiny model does not tell `min` from
-# `max`, and GRPO traded one for the other (README, the testbed). The lesson's default for code is 400 steps (config.TASK_DEFAULTS):
-# seed 0 then learned both on two 01 models (without AVX-512: greedy +0.064 [0.026, 0.102] in 13.0 min). CI has no
-# room for 400 steps, so it runs 100: the notebook asserts the greedy gain, so its run may stop there; the sampled
-# pass rate must still have risen (natively, 100 steps: +0.050 [0.028, 0.075] in 4.5 min), and the greedy shortfall
-# at 100 steps is reported as an expected failure. (Countdown has no headroom: see HEADROOM_TASKS above.)
+# `max`, and GRPO traded one for the other (README, the testbed). The lesson's default for code is 400 steps
+# (config.TASK_DEFAULTS): three of six runs then learned both (without AVX-512, seed 0: +0.064 [0.026, 0.102] in
+# 13.0 min on one 01 model, -0.014 [-0.040, 0.012] on the stored run's). CI has no room for 400 steps, so it runs
+# 100: the notebook asserts the greedy gain, so its run may stop there; the sampled pass rate must still have risen
+# (natively, 100 steps: +0.050 [0.028, 0.075] in 4.5 min), and the greedy shortfall at 100 steps is reported as an
+# expected failure. (Countdown has no headroom: see HEADROOM_TASKS above.)
 CODE_STEPS = 100
 
 
