@@ -87,12 +87,37 @@ class PromptLog:
         return recorded
 
 
-def _start_model(cfg, sft_dir: str) -> None:
-    """Offline RL starts from 01's SFT model, as the notebooks do (built there when missing)."""
+def _start_model(cfg, sft_dir: str, processes: int = 1) -> None:
+    """Offline RL starts from 01's SFT model, as the notebooks do (built there when missing).
+
+    Under several processes the first one to get here builds it in a child process of its own, outside the
+    process group: a trainer built inside one rank joins the other ranks' barriers and collectives, which let
+    the waiting ranks start building too and then left both waiting forever (found by ``scripts/gpu_check.sh``'s
+    dry run; ``tests/test_train_script.py`` checks the fix)."""
     if cfg.profile != "gpu" and cfg.model == config.OFFLINE_MODEL and cfg.method != "sft":
         from rlkit import sft
 
+        if processes > 1 and not (Path(config.profile_path(sft_dir, cfg.profile)) / "model" / "config.json").exists():
+            _build_outside_the_process_group(sft_dir, cfg.profile)
         cfg.model = sft.ensure_sft_model(sft_dir, cfg.profile, seed=0)
+
+
+# set by torchrun / accelerate launch for each rank; a child process without them is a plain single process
+_LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE",
+                     "ROLE_RANK", "ROLE_NAME", "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def _build_outside_the_process_group(sft_dir: str, profile: str) -> None:
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in _LAUNCH_VARIABLES and not k.startswith(("TORCHELASTIC_", "ACCELERATE_"))}
+    code = "import sys; from rlkit.sft import ensure_sft_model; ensure_sft_model(sys.argv[1], sys.argv[2], seed=0)"
+    done = subprocess.run([sys.executable, "-c", code, sft_dir, profile], env=env, check=False)
+    if done.returncode != 0:
+        raise RlkitError(f"Building 01_sft's model in {sft_dir!r} failed (exit status {done.returncode}; its output "
+                         "is above). Build it once in one process, `python -m rlkit.train sft --profile "
+                         f"{profile} --output-dir {sft_dir}`, then launch again.")
 
 
 def _policy(cfg):
@@ -196,7 +221,7 @@ def main(argv: list[str] | None = None) -> Path:
     cfg = config.make_config(cfg_method, args.profile, output_dir=args.output_dir or f"outputs/{{profile}}/train_{args.method}",
                              **settings)
     with state.main_process_first():  # rank 0 builds what is missing (tiny model, 01's model); the others then load it
-        _start_model(cfg, args.sft_dir)
+        _start_model(cfg, args.sft_dir, state.num_processes)
         if cfg.method != "reward":
             from rlkit.modeling import resolve_model_path
 

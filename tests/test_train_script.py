@@ -29,17 +29,16 @@ def _env(tmp_path):
 
 
 def test_two_cpu_processes_draw_different_prompts_and_end_with_the_same_lora_weights(tmp_path):
-    """accelerate launch --cpu --num_processes 2 (gloo): 2 GRPO steps on the smoke profile's SFT warm start.
+    """accelerate launch --cpu --num_processes 2 (gloo): 2 GRPO steps on the smoke profile's SFT warm start,
+    which the launch builds first (in one child process: built inside the ranks, it hung them).
 
     Not on the bare tiny model: it never writes the answer format, so on some builds every reward of both steps
     was 0, no gradient flowed and the weights could not change (a fresh build with AVX-512 did that)."""
-    from rlkit.sft import ensure_sft_model
-
-    model = ensure_sft_model(str(tmp_path / "sft"), "smoke")
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
            str(ROOT / "configs" / "accelerate" / "cpu2.yaml"), "-m", "rlkit.train", "grpo", "--profile", "smoke",
-           "--output-dir", str(out), f"model={model}", "max_steps=2", "learning_rate=0.01", "n_train=64"]
+           "--output-dir", str(out), "--sft-dir", str(tmp_path / "sft"), "max_steps=2", "learning_rate=0.01",
+           "n_train=64"]
     run = subprocess.run(cmd, cwd=tmp_path, env=_env(tmp_path), check=False, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     ranks = [json.loads((out / "ranks" / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -51,6 +50,7 @@ def test_two_cpu_processes_draw_different_prompts_and_end_with_the_same_lora_wei
     drawn = [set(r["prompts"]) for r in ranks]
     assert drawn[0] and drawn[1] and not drawn[0] & drawn[1], "both ranks scored the same prompts"
     assert (out / "final" / "adapter_config.json").exists()
+    assert run.stdout.count("01_sft's model was not found") == 1, run.stdout[-3000:]  # built once, by one process
 
 
 def test_every_method_runs_as_a_script_and_rloo_uses_the_reward_model_it_trained(tmp_path):
