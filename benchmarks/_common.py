@@ -24,19 +24,31 @@ def machine() -> str:
 
 
 def peak_memory_gb() -> float:
-    """Peak memory so far: CUDA allocations on a GPU, else the process's peak resident set (Linux: KiB)."""
+    """Peak memory since :func:`reset_peak`: CUDA allocations on a GPU, else the process's peak resident set
+    (Linux's VmHWM, which :func:`reset_peak` resets; elsewhere the peak since the process started)."""
     import torch
 
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 2**20  # kB
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux KiB, macOS bytes: rough
 
 
 def reset_peak() -> None:
+    """Start a new peak: CUDA's counters, or on Linux the process's peak resident set (``clear_refs`` 5)."""
     import torch
 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def row(cells: list) -> str:

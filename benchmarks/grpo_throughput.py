@@ -19,6 +19,7 @@ weights of the real shapes: throughput and memory are the real model's, what it 
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import tempfile
 import time
@@ -39,6 +40,10 @@ def plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, reward_weights, 
     from rlkit import training
     from rlkit.modeling import precision
 
+    # as the profile says (on in the gpu profile); transformers 5.23 renamed TRL's gradient_checkpointing
+    rule, on = precision(), cfg.gradient_checkpointing
+    checkpointing = {"activation_checkpointing": on,
+                     "activation_checkpointing_kwargs": {"use_reentrant": False} if on else None}
     args = GRPOConfig(
         output_dir=output_dir, max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
@@ -46,15 +51,36 @@ def plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, reward_weights, 
         save_strategy="no", report_to="none", seed=cfg.seed, num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, top_k=0, beta=cfg.beta,
         loss_type="dapo", scale_rewards="group", disable_dropout=True, reward_weights=reward_weights,
-        use_cpu=cfg.profile != "gpu", gradient_checkpointing=False, **precision().trainer_flags, **extra)
-    # GRPOConfig's own defaults are bf16=True and gradient_checkpointing=True: left in, the "plain" side
-    # would run bf16 autocast on a CPU (faster wherever the CPU has bf16 instructions) and measure that,
-    # not the kit.
+        use_cpu=rule.device != "cuda", **rule.trainer_flags, **checkpointing, **extra)
+    # GRPOConfig's own defaults are bf16=True and gradient checkpointing on: left in, the "plain" side would run
+    # bf16 autocast on a CPU (faster wherever the CPU has bf16 instructions) and skip nothing the kit skips.
     trainer = GRPOTrainer(model=policy, reward_funcs=reward_funcs, args=args, processing_class=tokenizer,
                           train_dataset=prompts.remove_columns(["completion"]))
     # The one kit fix the plain side needs too: TRL casts 4-bit models' adapters to bf16, which fp16 (a T4) cannot
     # train (rlkit.training.trainable_dtype_for_precision); it changes nothing where the GPU has bf16.
     return training.trainable_dtype_for_precision(trainer)
+
+
+def make_trainer(side: str, cfg, prompts, reward_funcs, reward_weights, output_dir: str, vllm: bool = False):
+    """A fresh LoRA policy and one side's GRPO trainer for it: ``"kit"`` (rlkit.training) or ``"plain TRL"``."""
+    from rlkit import modeling, training
+
+    policy, tokenizer = modeling.load_policy(cfg.model, load_in_4bit=cfg.load_in_4bit, lora_r=cfg.lora_r,
+                                             lora_alpha=cfg.lora_alpha, seed=cfg.seed)
+    if side == "kit":
+        return training.grpo_trainer(policy, tokenizer, prompts, reward_funcs, cfg, reward_weights=reward_weights,
+                                     output_dir=output_dir, save_strategy="no", logging_steps=1, **_vllm(vllm))
+    return plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, reward_weights, cfg, output_dir, **_vllm(vllm))
+
+
+def release() -> None:
+    """Free what a finished run held: a trainer sits in reference cycles (its callbacks, its accelerator), so
+    dropping the name alone leaves its model, optimizer and cached CUDA blocks alive until the collector runs."""
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def timed(trainer) -> tuple[float, float]:
@@ -68,7 +94,7 @@ def timed(trainer) -> tuple[float, float]:
 
 
 def main() -> None:
-    from rlkit import config, modeling, rewards, training
+    from rlkit import config, modeling, rewards
     from rlkit.data import get_task
     from rlkit.hub import load_splits
 
@@ -103,19 +129,14 @@ def main() -> None:
         order = list(results) if repeat % 2 == 0 else list(results)[::-1]  # who goes first alternates too
         for name in order:
             runs = results[name]
-            policy, tokenizer = modeling.load_policy(cfg.model, load_in_4bit=cfg.load_in_4bit, lora_r=cfg.lora_r,
-                                                     lora_alpha=cfg.lora_alpha, seed=cfg.seed)
             out = f"{scratch}/{name.replace(' ', '_')}_{repeat}"
-            if name == "kit" and not args.control:
-                trainer = training.grpo_trainer(policy, tokenizer, prompts, reward_funcs, cfg, reward_weights=weights,
-                                                output_dir=out, save_strategy="no", logging_steps=1,
-                                                **_vllm(args.vllm))
-            else:
-                trainer = plain_trl_trainer(policy, tokenizer, prompts, reward_funcs, weights, cfg, out,
-                                            **_vllm(args.vllm))
+            trainer = make_trainer("plain TRL" if args.control else name, cfg, prompts, reward_funcs, weights, out,
+                                   vllm=args.vllm)
             reset_peak()
             seconds, tokens = timed(trainer)
             runs.append((args.steps / seconds, tokens / seconds, peak_memory_gb()))
+            del trainer
+            release()  # else the next side's peak would hold this side's model and optimizer too
     shutil.rmtree(scratch, ignore_errors=True)
     steps = {name: median([r[0] for r in runs]) for name, runs in results.items()}
     setting = (f"{'NF4' if cfg.load_in_4bit else str(modeling.precision().dtype).split('.')[-1]} weights, "
