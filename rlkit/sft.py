@@ -142,18 +142,22 @@ def check_same_base(model_dir: Path) -> None:
             f"{Path(model_dir).parent} away and run 01_sft again, or let this lesson build its warm start in place.")
 
 
+def sft_model_dir(sft_dir: str, profile: str) -> Path:
+    """Where 01_sft's merged model lives under ``sft_dir`` (``{profile}`` in it becomes ``profile``)."""
+    from rlkit.config import profile_path
+
+    return Path(profile_path(sft_dir, profile)) / "model"
+
+
 def ensure_sft_model(sft_dir: str, profile: str, seed: int = 0) -> str:
     """The SFT artefact at ``sft_dir`` (``{profile}`` in it becomes ``profile``); if it is missing, build the
     same warm start there and say so."""
-    from rlkit.config import profile_path
-
-    sft_dir = profile_path(sft_dir, profile)
-    model_dir = Path(sft_dir) / "model"
+    model_dir = sft_model_dir(sft_dir, profile)
     if (model_dir / "config.json").exists():
         check_same_base(model_dir)
         print(f"Starting from 01_sft's model: {model_dir}")
         return str(model_dir)
-    cfg = warm_start_config(profile, sft_dir, seed)
+    cfg = warm_start_config(profile, str(model_dir.parent), seed)
     print(f"01_sft's model was not found at {model_dir}: building the same SFT warm start here "
           f"({cfg.max_steps} steps on {', '.join(warm_start_tasks(cfg.task))}, profile {cfg.profile}, seed {seed}). "
           "Run 01_sft to see it taught step by step.")

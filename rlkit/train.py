@@ -97,7 +97,7 @@ def _start_model(cfg, sft_dir: str, processes: int = 1) -> None:
     if cfg.profile != "gpu" and cfg.model == config.OFFLINE_MODEL and cfg.method != "sft":
         from rlkit import sft
 
-        if processes > 1 and not (Path(config.profile_path(sft_dir, cfg.profile)) / "model" / "config.json").exists():
+        if processes > 1 and not (sft.sft_model_dir(sft_dir, cfg.profile) / "config.json").exists():
             _build_outside_the_process_group(sft_dir, cfg.profile)
         cfg.model = sft.ensure_sft_model(sft_dir, cfg.profile, seed=0)
 

@@ -2,7 +2,7 @@
 # Wheels for a machine that reaches no package index (an air-gapped GPU box, or a device machine lent to a
 # session): the kit's dependencies at the versions this checkout's ./.venv was tested with, for the target's
 # Python and Linux x86-64, minus what the target already has. torch (and its CUDA libraries) is never carried:
-# the target brings its own CUDA build. bitsandbytes is slimmed to its CPU and CUDA 13 libraries (43 MB -> 9 MB;
+# the target brings its own CUDA build. bitsandbytes is slimmed to its CPU and CUDA 13 libraries (43 MB -> 7 MB;
 # BNB_KEEP changes which). Packages with no wheel (sdists) are built here.
 #
 #   bash scripts/wheelhouse.sh [folder] [python-version] [have-file]

@@ -122,7 +122,7 @@ get_ipython().events.register("post_run_cell", _rehearsal_peak)
 
 def _kernel_startup(tmp_path, monkeypatch) -> Path | None:
     """The kernel startup file above in a fresh IPYTHONDIR, where it is needed; returns the file the CUDA peak is
-    written to."""
+    written to (None without CUDA)."""
     import torch
 
     if not torch.cuda.is_available() and os.environ.get("RLKIT_REHEARSE_BF16") != "1":
@@ -132,7 +132,7 @@ def _kernel_startup(tmp_path, monkeypatch) -> Path | None:
     (startup / "00-rehearsal.py").write_text(KERNEL_STARTUP)
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.setenv("RLKIT_REHEARSAL_PEAK", str(tmp_path / "peak.json"))
-    return tmp_path / "peak.json"
+    return tmp_path / "peak.json" if torch.cuda.is_available() else None
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
@@ -177,7 +177,6 @@ def test_notebook_runs_with_the_gpu_profile_in_bf16_on_the_cpu(name, rehearsal_m
 def _rehearse(notebook, rehearsal_mirror, tmp_path, monkeypatch) -> list[str]:
     """Run ``notebook`` with the gpu profile from the mirror; returns the dtypes its banner says it ran in."""
     import papermill
-    import torch
 
     monkeypatch.setenv("RLKIT_HUB_MIRROR", str(rehearsal_mirror))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -207,7 +206,7 @@ def _rehearse(notebook, rehearsal_mirror, tmp_path, monkeypatch) -> list[str]:
         if os.environ.get(flag) == "1":
             assert dtypes in ([], [dtype]), f"the {dtype} rehearsal ran in {dtypes}"
     memory = f" ({'/'.join(dtypes) or 'dtype not printed'})"
-    if peak_file is not None and torch.cuda.is_available():
+    if peak_file is not None:
         peak = json.loads(peak_file.read_text()) if peak_file.exists() else None
         memory += (f", CUDA peak {peak['allocated_GB']:.2f} GB allocated, {peak['reserved_GB']:.2f} GB reserved"
                    if peak else ", CUDA not used by the kernel")
